@@ -1,0 +1,32 @@
+"""keras-resnet-cifar: Keras 3 ResNets for CIFAR-10 under a parameter budget.
+
+Importing the package is cheap: TensorFlow and Keras load only when a name that
+needs them is first used, so `count_params` runs without them.
+"""
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "build_resnet": "keras_resnet_cifar.model",
+    "build_from_spec": "keras_resnet_cifar.model",
+    "stage_output_names": "keras_resnet_cifar.model",
+    "count_params": "keras_resnet_cifar.params",
+    "count_macs": "keras_resnet_cifar.params",
+    "count_network": "keras_resnet_cifar.params",
+    "ResNetSpec": "keras_resnet_cifar.spec",
+    "PRESETS": "keras_resnet_cifar.presets",
+    "get_preset": "keras_resnet_cifar.presets",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'keras_resnet_cifar' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

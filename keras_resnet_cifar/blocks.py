@@ -1,0 +1,57 @@
+"""The five residual units of He et al. 2016 ("Identity Mappings", Fig. 4).
+
+Each unit is a plain function `x -> x` that names its layers `{name}_conv1`,
+`{name}_bn1`, `{name}_act1`, ..., `{name}_add`, and `{name}_shortcut_conv/bn`
+when it projects. With r the residual branch and s the shortcut:
+
+    a original        r = conv-BN-act-conv-BN;      out = act(r + s)
+    b bn_after_add    r = conv-BN-act-conv;         out = act(BN(r + s))
+    c act_before_add  r = conv-BN-act-conv-BN-act;  out = r + s
+    d act_preact      r = act-conv-BN-act-conv-BN;  out = r + s
+    e full_preact     r = BN-act-conv-BN-act-conv;  out = r + s
+
+The shortcut s is the identity, or a projection (skip_kernel conv + BN) when the
+stride or the width changes; in (e) it projects the pre-activated input, as in
+the paper's code.
+"""
+import keras
+
+from keras_resnet_cifar.layers import activation, batch_norm, conv
+
+
+def _shortcut(x, spec, filters, stride, name):
+    if stride == 1 and x.shape[-1] == filters:
+        return x
+    s = conv(x, spec, filters, spec.skip_kernel, stride, f"{name}_shortcut_conv")
+    return batch_norm(spec, f"{name}_shortcut_bn")(s)
+
+
+def residual_unit(x, spec, filters, kernel, stride, name):
+    """One residual unit of `spec.block_order`, `filters` wide, first conv at `stride`."""
+    order = spec.block_order
+    add = keras.layers.Add(name=f"{name}_add")
+    if order == "e":
+        pre = activation(spec, f"{name}_act1")(batch_norm(spec, f"{name}_bn1")(x))
+        r = conv(pre, spec, filters, kernel, stride, f"{name}_conv1")
+        r = activation(spec, f"{name}_act2")(batch_norm(spec, f"{name}_bn2")(r))
+        r = conv(r, spec, filters, kernel, 1, f"{name}_conv2")
+        return add([r, _shortcut(pre, spec, filters, stride, name)])
+    if order == "d":
+        r = activation(spec, f"{name}_act1")(x)
+        r = batch_norm(spec, f"{name}_bn1")(conv(r, spec, filters, kernel, stride, f"{name}_conv1"))
+        r = activation(spec, f"{name}_act2")(r)
+        r = batch_norm(spec, f"{name}_bn2")(conv(r, spec, filters, kernel, 1, f"{name}_conv2"))
+        return add([r, _shortcut(x, spec, filters, stride, name)])
+
+    r = conv(x, spec, filters, kernel, stride, f"{name}_conv1")
+    r = activation(spec, f"{name}_act1")(batch_norm(spec, f"{name}_bn1")(r))
+    r = conv(r, spec, filters, kernel, 1, f"{name}_conv2")
+    s = _shortcut(x, spec, filters, stride, name)
+    if order == "a":
+        r = batch_norm(spec, f"{name}_bn2")(r)
+        return activation(spec, f"{name}_out")(add([r, s]))
+    if order == "b":
+        return activation(spec, f"{name}_out")(batch_norm(spec, f"{name}_bn2")(add([r, s])))
+    # order == "c"
+    r = activation(spec, f"{name}_act2")(batch_norm(spec, f"{name}_bn2")(r))
+    return add([r, s])

@@ -1,0 +1,43 @@
+"""`keras-resnet-cifar`: the command line. It parses arguments and delegates to the library.
+
+Each subcommand lives in its own module here, exposing `register(subparsers)`.
+"""
+import argparse
+import importlib
+import os
+import sys
+
+# Subcommand modules, in the order `--help` lists them.
+COMMANDS = ["summary"]
+
+# Errors a user can cause; anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
+               PermissionError, KeyError)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-resnet-cifar",
+        description="Keras 3 ResNets for CIFAR-10: build, train, tune, export, serve.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"keras_resnet_cifar.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except USER_ERRORS as error:
+        if os.environ.get("KERAS_RESNET_CIFAR_DEBUG"):
+            raise
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"keras-resnet-cifar {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

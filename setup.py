@@ -1,0 +1,27 @@
+"""Install keras-resnet-cifar: `pip install -e .` (or `.[test]` for the tests)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="keras-resnet-cifar",
+    version="0.1.0",
+    description="Keras 3 ResNets for CIFAR-10 under a parameter budget: build, train, tune, export, serve.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_resnet_cifar", "keras_resnet_cifar.*"]),
+    install_requires=[
+        "tensorflow>=2.16",  # the first release whose tf.keras is Keras 3
+        "keras>=3.8",
+        "keras-tuner>=1.4.7",
+        "tensorflow-datasets",
+        "matplotlib",
+        "numpy",
+        "pillow",
+    ],
+    extras_require={
+        "serving": ["tensorflow-serving-api", "requests"],
+        "plot": ["pydot"],
+        "test": ["pytest", "hypothesis", "tensorflow-serving-api", "requests", "pydot"],
+    },
+    entry_points={"console_scripts": ["keras-resnet-cifar=keras_resnet_cifar.cli:main"]},
+)
