@@ -1,0 +1,84 @@
+"""TF Serving warmup records: `assets.extra/tf_serving_warmup_requests` inside a SavedModel version.
+
+TF Serving replays these requests when it loads a version, before it routes traffic to
+it, so the first real request does not pay for graph initialization. The file is a
+TFRecord of `tensorflow.serving.PredictionLog` protos, one per request.
+"""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keras_resnet_cifar.serving import SIGNATURE_INPUTS, _serving_apis, make_predict_request
+
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# One request per signature and batch size; TF Serving allows up to 1000 records.
+_WARMUP_BATCHES = (1, 8)
+
+
+def sample_inputs(image_shape, batch=2, seed=0):
+    """Seeded random uint8 images of `image_shape` (H, W, 3) and their PNG encodings.
+
+    Example:
+        images, pngs = sample_inputs((32, 32, 3), batch=4)
+    """
+    images = np.random.default_rng(seed).integers(0, 256, (batch, *image_shape), dtype=np.uint8)
+    return images, [tf.io.encode_png(image).numpy() for image in images]
+
+
+def write_warmup(version_dir, model_name, image_shape, *, seed=0):
+    """Write the warmup file into `version_dir` (a SavedModel folder); returns its path.
+
+    Args:
+        version_dir: the SavedModel folder (its final or temporary name).
+        model_name: the served model name, recorded in each request's model_spec.
+        image_shape: (H, W, 3) of the model's input.
+        seed: int, seeds the sample images. Default 0.
+
+    Example:
+        write_warmup("saved_models/resnet_cifar/1", "resnet_cifar", (32, 32, 3))
+    """
+    _serving_apis()  # a clear error when tensorflow-serving-api is missing
+    from tensorflow_serving.apis import prediction_log_pb2
+    path = os.path.join(version_dir, WARMUP_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for batch in _WARMUP_BATCHES:
+            images, pngs = sample_inputs(image_shape, batch, seed)
+            for signature, inputs in (("serving_default", images), ("serving_bytes", pngs)):
+                request = make_predict_request(inputs, model_name, signature=signature)
+                log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+                writer.write(log.SerializeToString())
+    return path
+
+
+def read_warmup(path):
+    """Parse a warmup file into `PredictionLog` protos; a damaged file raises a clear ValueError.
+
+    Example:
+        [log.predict_log.request.model_spec.signature_name for log in read_warmup(path)]
+    """
+    _serving_apis()  # a clear error when tensorflow-serving-api is missing
+    from google.protobuf.message import DecodeError
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"warmup: no file {path}; `keras-resnet-cifar export` writes it, re-export the model")
+    logs = []
+    try:
+        for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
+            log = prediction_log_pb2.PredictionLog.FromString(record)
+            if not log.HasField("predict_log"):
+                raise ValueError(f"record {index} is a {log.WhichOneof('log_type')}, not a predict_log")
+            request = log.predict_log.request
+            expected = SIGNATURE_INPUTS.get(request.model_spec.signature_name)
+            if expected is None or list(request.inputs) != [expected]:
+                raise ValueError(f"record {index} asks signature {request.model_spec.signature_name!r} with inputs "
+                                 f"{list(request.inputs)}; accepted: {SIGNATURE_INPUTS}")
+            logs.append(log)
+    except (tf.errors.OpError, DecodeError, ValueError) as error:
+        message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+        raise ValueError(f"warmup: {path} is damaged ({message.splitlines()[0]}); re-export the model") from None
+    if not logs:
+        raise ValueError(f"warmup: {path} holds no records; re-export the model")
+    return logs
