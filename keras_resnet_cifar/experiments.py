@@ -1,0 +1,325 @@
+"""The study's comparisons (Figures 4-9) as data, and `run_experiment`, which trains their grids.
+
+An experiment is a grid of cells (model preset x variant). Each cell x seed is an ordinary
+`train()` run in WORKDIR/runs/<cell>/seed<k>, so a killed experiment resumes: finished runs
+(metrics.json present) are skipped and an unfinished one continues from its last epoch.
+WORKDIR also gets experiment.json (the exact command and arguments), results.csv (per cell:
+mean and std over seeds) and <name>.png (the comparison figure).
+"""
+import csv
+import dataclasses
+import io
+import os
+import statistics
+
+STUDY_PRESETS = ("resnet10", "resnet16", "resnet24", "resnet48")
+
+# Coefficients (Table 3's gamma) tried per activation: leaky_relu's slope, elu's alpha,
+# swish's beta; None for an activation without one. Also drawn by `plot activations` (Fig 7).
+ACTIVATION_GRID = {
+    "relu": (None,),
+    "relu6": (None,),
+    "leaky_relu": (0.01, 0.1, 0.2),
+    "elu": (0.5, 1.0, 2.0),
+    "swish": (0.5, 1.0, 2.0),
+}
+
+_ORDER_NAMES = {"a": "original", "b": "BN after add", "c": "act before add", "d": "act pre-activation",
+                "e": "full pre-activation"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One setting an experiment compares: folder-safe `name`, figure `label`, config `overrides`."""
+
+    name: str
+    label: str
+    overrides: dict  # TrainConfig.replace sections, e.g. {"optim": {"optimizer": "sgd"}}
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A comparison of the study: its variants, default presets and the curves its figure shows."""
+
+    name: str
+    figure: str
+    title: str
+    variants: tuple
+    presets: tuple = ("resnet24",)
+    curves: tuple = ("val_accuracy", "val_loss")
+
+
+def _optimizers():
+    # Customary rates (PyTorch's defaults for the Ada family); Keras's Adadelta default 0.001 barely moves.
+    rates = {"adagrad": 0.01, "adadelta": 1.0, "sgd": 0.1, "sgdn": 0.1}
+    labels = {"adagrad": "Adagrad", "adadelta": "Adadelta", "sgd": "SGD momentum", "sgdn": "SGD Nesterov"}
+    return tuple(Variant(o, f"{labels[o]} (lr {lr:g})", {"optim": {"optimizer": o, "lr": lr}})
+                 for o, lr in rates.items())
+
+
+def _regularization():
+    found = []
+    for kind in ("l1", "l2"):
+        for value in (1e-3, 1e-5):
+            # L2 is the coupled weight decay of the study's default; L1 adds value * sum|w|.
+            model, optim = ({"l1": value}, {"weight_decay": 0.0}) if kind == "l1" else ({"l1": 0.0}, {"weight_decay": value})
+            found.append(Variant(f"{kind}-{value:.0e}", f"{kind.upper()} {value:g}", {"model": model, "optim": optim}))
+    return tuple(found)
+
+
+def _activations():
+    return tuple(
+        Variant(name if coef is None else f"{name}-{coef:g}", name if coef is None else f"{name} γ={coef:g}",
+                {"model": {"activation": name, "activation_coef": coef}})
+        for name, coefs in ACTIVATION_GRID.items() for coef in coefs)
+
+
+EXPERIMENTS = {e.name: e for e in (
+    Experiment("optimizers", "Figure 4", "Optimizers vs accuracy for ResNet10/16/24/48", _optimizers(),
+               presets=STUDY_PRESETS),
+    Experiment("schedules", "Figure 5", "Learning-rate schedules", tuple(
+        Variant(s, label, {"optim": {"schedule": s}}) for s, label in (
+            ("exp", "exponential γ=0.9"), ("step", "step ×0.1 / 20 epochs"),
+            ("cosine_restarts", "cosine with restarts"), ("plateau", "reduce on plateau"))),
+        curves=("lr", "val_accuracy", "val_loss")),
+    Experiment("regularization", "Figure 6", "Cross-entropy loss with L1 / L2 penalties", _regularization(),
+               curves=("loss", "val_loss", "val_accuracy")),
+    Experiment("activations", "Figure 8", "Accuracy of the activations of Table 3", _activations()),
+    Experiment("orderings", "Figure 9", "Residual block orderings (He et al. 2016)", tuple(
+        Variant(o, f"({o}) {label}", {"model": {"block_order": o}}) for o, label in _ORDER_NAMES.items())),
+    Experiment("mixup", "Section 2.1.7", "Mixup: without, and Beta(α, α) strengths", tuple(
+        Variant("none" if a == 0 else f"alpha-{a:g}", "no mixup" if a == 0 else f"mixup α={a:g}",
+                {"data": {"mixup_alpha": a}}) for a in (0.0, 0.2, 0.5, 1.0))),
+)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One trained setting of an experiment: `name` = "<preset>-<variant>", its full config."""
+
+    name: str
+    group: str
+    variant: str
+    label: str
+    config: object  # TrainConfig, seed 0
+
+
+def get_experiment(name):
+    """The `Experiment` called `name`, or a ValueError listing the accepted names."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment: received {name!r}; accepted: {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+def experiment_cells(name, *, presets=None, epochs=None, train_subset=None, base_config=None,
+                     scale_schedule=True):
+    """The cells of experiment `name`: every preset x variant, each with its full `TrainConfig`.
+
+    Args:
+        name: one of `EXPERIMENTS` (optimizers, schedules, regularization, activations,
+            orderings, mixup).
+        presets: model presets to run the variants on. Default the experiment's (all four of
+            Table 1 for optimizers, resnet24 otherwise).
+        epochs: int, overrides the base config's epochs. Default None (keep them).
+        train_subset: int, train on this many images. Default None (all).
+        base_config: the `TrainConfig` the variants change. Default `TrainConfig()`: the
+            study's settings (ResNet24, SGD Nesterov, lr 0.1, wd 1e-3, exp 0.9, 50 epochs).
+        scale_schedule: when `epochs` differs from the base's, stretch the schedule to keep
+            its shape (step and restart periods x epochs/base, exp gamma ** (base/epochs)),
+            so a 5-epoch CPU run still steps and restarts. Default True.
+
+    Returns:
+        list of `Cell`, presets outer, variants inner.
+
+    Example:
+        >>> [c.name for c in experiment_cells("orderings", presets=["tiny"])][:2]
+        ['tiny-a', 'tiny-b']
+    """
+    from keras_resnet_cifar.config import TrainConfig
+    from keras_resnet_cifar.presets import get_preset
+
+    experiment = get_experiment(name)
+    base = base_config or TrainConfig()
+    presets = tuple(presets or experiment.presets)
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ValueError(f"epochs: received {epochs!r}; accepted: an integer >= 1 (--epochs)")
+    cells = []
+    for preset in presets:
+        shape = {key: tuple(value) for key, value in get_preset(preset).items()}
+        for variant in experiment.variants:
+            config = base.replace(model=shape).replace(**variant.overrides)
+            if train_subset is not None:
+                config = config.replace(data={"train_subset": train_subset})
+            if epochs is not None:
+                optim = _scaled(config.optim, epochs) if scale_schedule else config.optim
+                config = config.replace(optim={**dataclasses.asdict(optim), "epochs": epochs})
+            cells.append(Cell(f"{preset}-{variant.name}", preset, variant.name, variant.label, config))
+    return cells
+
+
+def _scaled(optim, epochs):
+    ratio = epochs / optim.epochs
+    if ratio == 1:
+        return optim
+    return dataclasses.replace(
+        optim, gamma=optim.gamma ** (1 / ratio), step_epochs=max(1, round(optim.step_epochs * ratio)),
+        restart_epochs=max(1, round(optim.restart_epochs * ratio)),
+        warmup_epochs=min(round(optim.warmup_epochs * ratio), epochs - 1))
+
+
+def run_experiment(name, workdir, *, presets=None, epochs=None, train_subset=None, seeds=1, data=None,
+                   base_config=None, scale_schedule=True, command=None):
+    """Train every cell x seed of experiment `name` in `workdir`, then write results and figure.
+
+    Args:
+        name: one of `EXPERIMENTS`.
+        workdir: the experiment's folder; runs go to workdir/runs/<cell>/seed<k>.
+        presets, epochs, train_subset, base_config, scale_schedule: see `experiment_cells`.
+        seeds: int >= 1, runs per cell with seeds base.seed, base.seed + 1, ... Default 1.
+        data: a `CifarData` used by every run (e.g. `data.from_arrays(...)`); default each
+            seed loads `base_config.data`'s source once, split with that seed.
+        command: the command line to record in experiment.json; default the Python call.
+
+    Returns:
+        list of dicts, the rows of results.csv (one per cell).
+
+    Example:
+        >>> rows = run_experiment("orderings", "exp/orderings", presets=["small"], epochs=3,
+        ...                       train_subset=5000, seeds=2, base_config=TrainConfig(...))
+    """
+    from keras_resnet_cifar.train import train
+
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds: received {seeds!r}; accepted: an integer >= 1 (--seeds)")
+    if data is not None and train_subset is not None:
+        raise ValueError("train_subset: received it together with in-memory data; accepted: one of them "
+                         "(subset the data yourself, e.g. from_arrays(..., train_subset=N))")
+    experiment = get_experiment(name)
+    cells = experiment_cells(name, presets=presets, epochs=epochs, train_subset=train_subset,
+                             base_config=base_config, scale_schedule=scale_schedule)
+    arguments = {"presets": list(dict.fromkeys(c.group for c in cells)), "epochs": epochs,
+                 "train_subset": train_subset, "scale_schedule": scale_schedule,
+                 "data": None if data is None else data.source}
+    if command is None:
+        shown = {**arguments, "seeds": seeds}
+        shown.pop("data")
+        command = f"run_experiment({name!r}, {os.fspath(workdir)!r}, " + ", ".join(
+            f"{key}={value!r}" for key, value in shown.items()) + ")"
+    workdir = os.fspath(workdir)
+    _record(workdir, experiment, cells, arguments, seeds, command, base_config)
+    loaded = {}
+    for offset in range(seeds):  # seed-major: every cell gets a first seed before any gets a second
+        for cell in cells:
+            run = run_dir(workdir, cell.name, offset)
+            if os.path.exists(os.path.join(run, "metrics.json")):
+                continue
+            config = cell.config.replace(seed=cell.config.seed + offset)
+            train(config, run, data=data if data is not None else _load(loaded, config))
+            _write_results(workdir, cells, seeds)
+    rows = _write_results(workdir, cells, seeds)
+    _write_figure(workdir, experiment, cells, seeds, rows)
+    return rows
+
+
+def run_dir(workdir, cell_name, seed_offset):
+    """The run directory of one cell and seed: workdir/runs/<cell>/seed<k>."""
+    return os.path.join(os.fspath(workdir), "runs", cell_name, f"seed{seed_offset}")
+
+
+def _load(loaded, config):
+    from keras_resnet_cifar.data import load_data
+
+    d = config.data
+    key = (d.source, d.data_dir, d.val_fraction, d.train_subset, config.seed)
+    if key not in loaded:
+        loaded.clear()  # one data set in memory at a time
+        loaded[key] = load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction,
+                                train_subset=d.train_subset, seed=config.seed, verbose=config.verbose > 0)
+    return loaded[key]
+
+
+def _record(workdir, experiment, cells, arguments, seeds, command, base_config):
+    """Write experiment.json; refuse a folder holding the same experiment with other arguments."""
+    from keras_resnet_cifar.config import TrainConfig, config_diff
+    from keras_resnet_cifar.rundir import read_json, write_json
+
+    base = (base_config or TrainConfig()).to_dict()
+    path = os.path.join(workdir, "experiment.json")
+    record = {"experiment": experiment.name, "figure": experiment.figure, "title": experiment.title,
+              "arguments": arguments, "seeds": seeds, "cells": [c.name for c in cells],
+              "base_config": base, "commands": [command]}
+    if os.path.exists(path):
+        old = read_json(path)
+        ignored = {"verbose": None}
+        differences = [] if old.get("experiment") == experiment.name else [
+            f"experiment: {old.get('experiment')!r} -> {experiment.name!r}"]
+        differences += config_diff({"arguments": old.get("arguments", {}), **{**old.get("base_config", {}), **ignored}},
+                                   {"arguments": arguments, **{**base, **ignored}})
+        if differences:
+            listed = "\n  ".join(differences)
+            raise FileExistsError(
+                f"workdir {workdir!r} holds an experiment with other settings (saved -> requested):\n  {listed}\n"
+                "Rerun it with its saved settings (see experiment.json), or choose another --workdir.")
+        record["commands"] = old.get("commands", []) + [c for c in [command] if c not in old.get("commands", [])]
+    os.makedirs(workdir, exist_ok=True)
+    write_json(path, record)
+
+
+RESULT_COLUMNS = ("cell", "group", "variant", "label", "runs", "best_val_accuracy_mean", "best_val_accuracy_std",
+                  "test_accuracy_mean", "test_accuracy_std", "trainable_params", "epochs", "seconds_mean",
+                  "seconds_std", "seconds_per_epoch_mean")
+
+
+def read_results(path):
+    """Rows of a results.csv as dicts (numbers as floats or ints; an empty std stays None)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key, value in row.items():
+            if key in ("cell", "group", "variant", "label"):
+                continue
+            row[key] = None if value == "" else int(value) if key in ("runs", "trainable_params", "epochs") else float(value)
+    return rows
+
+
+def _write_results(workdir, cells, seeds):
+    from keras_resnet_cifar.rundir import read_json, write_text
+
+    rows = []
+    for cell in cells:
+        found = [read_json(os.path.join(run_dir(workdir, cell.name, k), "metrics.json")) for k in range(seeds)
+                 if os.path.exists(os.path.join(run_dir(workdir, cell.name, k), "metrics.json"))]
+        if not found:
+            continue
+        row = {"cell": cell.name, "group": cell.group, "variant": cell.variant, "label": cell.label,
+               "runs": len(found), "trainable_params": found[0]["trainable_params"], "epochs": found[0]["epochs"]}
+        for key, values in (("best_val_accuracy", [m["best_val_accuracy"] for m in found]),
+                            ("test_accuracy", [m["test_accuracy"] for m in found]),
+                            ("seconds", [m.get("train_seconds") for m in found])):
+            values = [v for v in values if v is not None]
+            row[f"{key}_mean"] = statistics.fmean(values) if values else None
+            row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
+        per_epoch = [m["seconds_per_epoch"] for m in found if m.get("seconds_per_epoch") is not None]
+        row["seconds_per_epoch_mean"] = statistics.fmean(per_epoch) if per_epoch else None
+        rows.append(row)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, RESULT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([{k: "" if v is None else v for k, v in row.items()} for row in rows])
+    write_text(os.path.join(workdir, "results.csv"), text.getvalue())
+    return rows
+
+
+def _write_figure(workdir, experiment, cells, seeds, rows):
+    from keras_resnet_cifar.plots.comparison import plot_experiment, save_figure
+    from keras_resnet_cifar.plots.history import read_history
+
+    histories = {}
+    for cell in cells:
+        found = [read_history(path) for path in (os.path.join(run_dir(workdir, cell.name, k), "history.csv")
+                                                 for k in range(seeds)) if os.path.exists(path)]
+        if found:
+            histories.setdefault(cell.group, {})[cell.label] = found
+    fig = plot_experiment(histories, rows, curves=experiment.curves,
+                          title=f"{experiment.figure}: {experiment.title}")
+    save_figure(fig, os.path.join(workdir, f"{experiment.name}.png"))
