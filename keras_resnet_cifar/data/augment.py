@@ -1,0 +1,144 @@
+"""The study's augmentations as vectorized, stateless per-batch tf ops (each image its own draw).
+
+Every function takes a batch and a `seed` (int32/int64 tensor of shape (2,)) and is pure: the same
+batch and seed give the same output. Keras's `RandomCrop` draws one offset per batch and its
+layers keep RNG state, so these are written with `tf.random.stateless_*` instead.
+"""
+import dataclasses
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time augmentations; the defaults are the study's final recipe (crop + hflip).
+
+    Args:
+        crop: random 32x32 window (the input size) after zero-padding `pad` pixels, per image.
+        pad: zero padding on each side before cropping.
+        hflip: mirror left-right with p = 0.5, per image.
+        vflip: mirror upside-down with p = 0.5 (in the study's list, off: CIFAR-10 objects are upright).
+        noise_std: std of additive Gaussian noise on normalized pixels (the study's var = 1 is std 1.0).
+        cutout: side of a zeroed square at a random centre per image (0: off; beyond the study).
+
+    Example:
+        >>> AugmentConfig(vflip=True, noise_std=0.1).crop
+        True
+    """
+
+    crop: bool = True
+    pad: int = 4
+    hflip: bool = True
+    vflip: bool = False
+    noise_std: float = 0.0
+    cutout: int = 0
+
+    def __post_init__(self):
+        for name in ("pad", "cutout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"AugmentConfig.{name}: received {value!r}; accepted: an integer >= 0")
+        if not isinstance(self.noise_std, (int, float)) or not self.noise_std >= 0:
+            raise ValueError(f"AugmentConfig.noise_std: received {self.noise_std!r}; accepted: a number >= 0")
+
+
+def random_crop(images, pad, seed):
+    """Each image: zero-pad `pad` on every side, then take a random window of the original size."""
+    return crop_and_flip(images, pad, False, False, seed)
+
+
+def random_flip(images, axis, seed):
+    """Mirror each image along `axis` (2: left-right, 1: upside-down) with p = 0.5."""
+    return crop_and_flip(images, 0, axis == 2, axis == 1, seed)
+
+
+def crop_and_flip(images, pad, hflip, vflip, seed):
+    """Random crop after zero-padding `pad`, then random left-right / upside-down flips, per image.
+
+    All three are one window read: a flip reverses the window's row or column indices, so the
+    batch is copied by two batched gathers instead of one pass per transform.
+    """
+    size_h, size_w = images.shape[1], images.shape[2]
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    offsets = tf.random.stateless_uniform([2, batch], seeds[0], 0, 2 * pad + 1, dtype=tf.int32)
+    rows = _window_index(offsets[0], size_h, vflip, seeds[1])
+    cols = _window_index(offsets[1], size_w, hflip, seeds[2])
+    if pad:
+        images = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    out = tf.gather(images, rows, axis=1, batch_dims=1)
+    return tf.gather(out, cols, axis=2, batch_dims=1)
+
+
+def _window_index(offset, size, flip, seed):
+    """(B, size) source indices: offset + 0..size-1, reversed for images drawn to flip (p = 0.5)."""
+    index = tf.range(size)[None]
+    if flip:
+        flipped = tf.random.stateless_uniform([tf.shape(offset)[0]], seed) < 0.5
+        index = tf.where(flipped[:, None], size - 1 - index, index)
+    return offset[:, None] + index
+
+
+def to_float(images, mean=None, std=None):
+    """uint8 -> float32 in [0, 1], then (x - mean) / std per channel when both are given."""
+    if mean is None:
+        return tf.cast(images, tf.float32) * (1.0 / 255.0)
+    std = tf.constant(std, tf.float32)
+    # One fused multiply-add: x / 255 / std - mean / std.
+    return tf.cast(images, tf.float32) * (1.0 / (255.0 * std)) - tf.constant(mean, tf.float32) / std
+
+
+def gaussian_noise(images, std, seed):
+    """Add N(0, std^2) noise to every pixel."""
+    return images + tf.random.stateless_normal(tf.shape(images), seed, stddev=std)
+
+
+def cutout(images, size, seed):
+    """Zero a size x size square (clipped at the border) at a random centre in each image."""
+    batch, h, w = tf.shape(images)[0], images.shape[1], images.shape[2]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    cy = tf.random.stateless_uniform([batch], seeds[0], 0, h, dtype=tf.int32)
+    cx = tf.random.stateless_uniform([batch], seeds[1], 0, w, dtype=tf.int32)
+    low = size // 2
+    ys = tf.range(h)[None] - (cy[:, None] - low)
+    xs = tf.range(w)[None] - (cx[:, None] - low)
+    in_y = (ys >= 0) & (ys < size)
+    in_x = (xs >= 0) & (xs < size)
+    mask = in_y[:, :, None, None] & in_x[:, None, :, None]
+    return tf.where(mask, tf.zeros_like(images), images)
+
+
+def sample_beta(alpha, seed, shape=()):
+    """Beta(alpha, alpha) samples from two stateless gamma draws."""
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    a = tf.random.stateless_gamma(shape, seeds[0], alpha=alpha)
+    b = tf.random.stateless_gamma(shape, seeds[1], alpha=alpha)
+    return a / (a + b)
+
+
+def mixup(images, labels, alpha, seed):
+    """Zhang et al. 2018: mix the batch with a shuffled copy of itself, one lambda ~ Beta(a, a).
+
+    Returns (images, labels, lam, partner): the mixed batch, soft labels that sum to 1, the
+    lambda used and the index of each image's partner.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    lam = sample_beta(alpha, seeds[0])
+    partner = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(images)[0]), seeds[1])
+    mixed = lam * images + (1.0 - lam) * tf.gather(images, partner)
+    soft = lam * labels + (1.0 - lam) * tf.gather(labels, partner)
+    return mixed, soft, lam, partner
+
+
+def augment_batch(images, config, seed, mean=None, std=None):
+    """uint8 batch -> float32 batch: crop -> hflip -> vflip -> [0, 1] -> normalize -> noise -> cutout."""
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    pad = config.pad if config.crop else 0
+    if pad or config.hflip or config.vflip:
+        images = crop_and_flip(images, pad, config.hflip, config.vflip, seeds[0])
+    images = to_float(images, mean, std)
+    if config.noise_std > 0:
+        images = gaussian_noise(images, config.noise_std, seeds[1])
+    if config.cutout > 0:
+        images = cutout(images, config.cutout, seeds[2])
+    return images

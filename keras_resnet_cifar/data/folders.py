@@ -1,0 +1,129 @@
+"""Image-folder trees ROOT/{train,test}/<class>/<image>: list, check and decode (PNG, JPEG) in parallel."""
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_LAYOUT = "ROOT/train/<class>/*.png|jpg and ROOT/test/<class>/*.png|jpg"
+
+
+def find_tree_root(folder):
+    """`folder` if it holds train/ and test/, else its single subfolder that does (archives often wrap)."""
+    folder = Path(folder)
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        return folder
+    subfolders = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
+    if len(subfolders) == 1 and (subfolders[0] / "train").is_dir() and (subfolders[0] / "test").is_dir():
+        return subfolders[0]
+    found = sorted(p.name for p in folder.iterdir())[:10]
+    raise FileNotFoundError(f"image folder {folder}: no train/ and test/ folders (found {found}); "
+                            f"accepted layout: {_LAYOUT}")
+
+
+def list_tree(root):
+    """(class_names, {split: (paths, labels)}), classes in sorted folder-name order."""
+    splits = {}
+    classes = {}
+    for split in ("train", "test"):
+        folder = Path(root) / split
+        classes[split] = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not classes[split]:
+            raise FileNotFoundError(f"image folder {folder}: no class folders; accepted layout: {_LAYOUT}")
+    if classes["train"] != classes["test"]:
+        only_train = sorted(set(classes["train"]) - set(classes["test"]))
+        only_test = sorted(set(classes["test"]) - set(classes["train"]))
+        raise ValueError(f"image folder {root}: train and test have different classes (only in train: "
+                         f"{only_train}, only in test: {only_test}); accepted: the same class folders in both")
+    names = tuple(classes["train"])
+    for split in ("train", "test"):
+        paths, labels = [], []
+        for label, name in enumerate(names):
+            files = _class_files(Path(root) / split / name)
+            paths += files
+            labels += [label] * len(files)
+        splits[split] = (paths, np.asarray(labels, np.int64))
+    return names, splits
+
+
+def _class_files(folder):
+    # Hidden files (.DS_Store, ._x.jpg from macOS) are not images of the dataset; anything else must be.
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    if not entries:
+        raise ValueError(f"image folder {folder}: empty class folder; accepted: at least one PNG or JPEG "
+                         f"image per class; add images or remove the folder from both train and test")
+    for entry in entries:
+        if entry.is_dir() or entry.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ValueError(f"image folder: {entry} is not an image file; accepted: {', '.join(IMAGE_SUFFIXES)} "
+                             f"files directly inside each class folder; move or delete it")
+    return [str(p) for p in entries]
+
+
+def decode_images(paths, *, size=None, reference=None):
+    """uint8 (N, H, W, 3) from image files, decoded in a parallel tf.data map.
+
+    Args:
+        paths: image files (PNG or JPEG; grayscale is expanded to RGB, alpha dropped).
+        size: (H, W) to resize every image to (antialiased); None requires one common size.
+        reference: (path, (H, W)) that the others must match when `size` is None (default: the first).
+    """
+    import tensorflow as tf
+
+    if size is None:
+        reference = reference or (paths[0], _image_size(paths[0]))
+        height, width = reference[1]
+    else:
+        height, width = size
+
+    def decode(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        shape = tf.shape(image)[:2]
+        if size is None:  # keep the batch rectangular; odd sizes are reported below, never used
+            image = tf.image.resize_with_crop_or_pad(image, height, width)
+        else:
+            image = tf.cast(tf.clip_by_value(tf.round(
+                tf.image.resize(image, (height, width), antialias=True)), 0, 255), tf.uint8)
+        return image, shape
+
+    ds = tf.data.Dataset.from_tensor_slices(paths).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    images = np.empty((len(paths), height, width, 3), np.uint8)
+    shapes = np.empty((len(paths), 2), np.int64)
+    start = 0
+    try:
+        for image_batch, shape_batch in ds.batch(1024).prefetch(2).as_numpy_iterator():
+            images[start:start + len(image_batch)] = image_batch
+            shapes[start:start + len(image_batch)] = shape_batch
+            start += len(image_batch)
+    except tf.errors.OpError as error:
+        raise _find_undecodable(paths[start:], error) from None
+    odd = np.flatnonzero((shapes != (height, width)).any(axis=1)) if size is None else []
+    if len(odd):
+        examples = ", ".join(f"{paths[i]} ({shapes[i][0]}x{shapes[i][1]})" for i in odd[:3])
+        raise ValueError(f"image folder: {len(odd)} images differ in size from {reference[0]} "
+                         f"({height}x{width}), e.g. {examples}; accepted: one common size; pass resize=True "
+                         f"(CLI: --resize) to resize all to 32x32, or fix those files")
+    return images
+
+
+def _image_size(path):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except Exception as error:  # PIL raises several types for bad files
+        raise ValueError(f"image folder: {path} is not a readable image ({error}); accepted: PNG or JPEG "
+                         f"files; replace or delete it") from error
+
+
+def _find_undecodable(paths, error):
+    """Name the first file in `paths` that does not decode (tf's error does not say which)."""
+    from PIL import Image
+
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except Exception as pil_error:  # PIL raises several types for bad files
+            return ValueError(f"image folder: {path} is not a readable image ({pil_error}); accepted: PNG or "
+                              f"JPEG files; replace or delete it")
+    return ValueError(f"image folder: an image failed to decode ({error.message}); accepted: PNG or JPEG files")

@@ -1,0 +1,108 @@
+"""`make_dataset`: a `Split` in memory -> batched, augmented, mixed `tf.data.Dataset` for Keras."""
+import numpy as np
+import tensorflow as tf
+
+from keras_resnet_cifar.constants import CIFAR10_MEAN, CIFAR10_STD
+from keras_resnet_cifar.data import augment as _aug
+from keras_resnet_cifar.data.augment import AugmentConfig
+
+
+def steps_per_epoch(split, batch_size) -> int:
+    """Full batches per training epoch: len(split) // batch_size (a ValueError when that is 0).
+
+    Example:
+        >>> steps_per_epoch(data.train, 128)   # 45,000 images -> 351
+    """
+    _check_batch_size(batch_size)
+    steps = len(split) // batch_size
+    if steps < 1:
+        raise ValueError(f"batch_size: received {batch_size} for a split of {len(split)} images, which gives "
+                         f"no full batch; accepted: a batch size <= {len(split)}, or more training images")
+    return steps
+
+
+def normalize_images(images_uint8, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> np.ndarray:
+    """uint8 images -> float32 (x / 255 - mean) / std per channel, as the model sees them at test time.
+
+    Example:
+        >>> normalize_images(data.test.images[:8]).shape
+        (8, 32, 32, 3)
+    """
+    images = np.asarray(images_uint8)
+    if images.dtype != np.uint8:
+        raise TypeError(f"images: received dtype {images.dtype}; accepted: uint8 pixels 0..255")
+    return ((images.astype(np.float32) / 255.0 - np.float32(mean)) / np.float32(std)).astype(np.float32)
+
+
+def make_dataset(split, *, num_classes, batch_size, training, augment=AugmentConfig(), mixup_alpha=0.0,
+                 normalize=True, mean=CIFAR10_MEAN, std=CIFAR10_STD, seed=0, first_epoch=0,
+                 parallel_calls=None) -> tf.data.Dataset:
+    """Batches of (float32 images, float32 one-hot labels) from a `Split` for `model.fit`/`evaluate`.
+
+    Args:
+        split: a `Split` (uint8 images in memory).
+        num_classes: length of the one-hot labels.
+        batch_size: images per batch.
+        training: True gives an infinite stream of epochs `first_epoch, first_epoch + 1, ...`, each a
+            seeded permutation in full batches (remainder dropped), augmented and mixed; randomness
+            is stateless, keyed on (seed, epoch, batch), so a resumed run sees the same batches.
+            False gives one ordered pass over every image (last batch may be short), normalized only.
+        augment: an `AugmentConfig` (crop -> hflip -> vflip -> normalize -> noise -> cutout).
+        mixup_alpha: > 0 mixes each batch with a shuffled copy, lambda ~ Beta(alpha, alpha); 0 is off.
+        normalize: per-channel (x - mean) / std after scaling to [0, 1]; False leaves [0, 1].
+        mean, std: per-channel statistics in [0, 1] units.
+        seed: integer seed of the shuffling and augmentation.
+        first_epoch: epoch to start from (training only), for resuming.
+        parallel_calls: threads of the batch map (default tf.data.AUTOTUNE).
+
+    Example:
+        >>> ds = make_dataset(data.train, num_classes=10, batch_size=128, training=True)
+        >>> model.fit(ds, epochs=50, steps_per_epoch=steps_per_epoch(data.train, 128))
+    """
+    _check_batch_size(batch_size)
+    if not isinstance(augment, AugmentConfig):
+        raise TypeError(f"augment: received {type(augment).__name__}; accepted: an AugmentConfig")
+    if not isinstance(mixup_alpha, (int, float)) or not mixup_alpha >= 0:
+        raise ValueError(f"mixup_alpha: received {mixup_alpha!r}; accepted: 0 (off) or a number > 0, e.g. 1.0")
+    if len(split) == 0:
+        raise ValueError("split: received a split with 0 images; accepted: a non-empty split "
+                         "(val is empty when val_fraction=0)")
+    images = tf.convert_to_tensor(np.ascontiguousarray(split.images))  # the one in-graph copy
+    labels = tf.convert_to_tensor(split.labels, tf.int32)
+    stats = (mean, std) if normalize else (None, None)
+    calls = parallel_calls or tf.data.AUTOTUNE
+
+    if not training:
+        def eval_batch(index):
+            return _aug.to_float(tf.gather(images, index), *stats), tf.one_hot(tf.gather(labels, index), num_classes)
+        ds = tf.data.Dataset.range(len(split)).batch(batch_size)
+        return ds.map(eval_batch, num_parallel_calls=calls, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+    steps = steps_per_epoch(split, batch_size)
+    base = tf.constant([int(seed) % 2**63, 0x5EED], tf.int64)
+    order_key = tf.random.experimental.stateless_fold_in(base, 1)
+    batch_key = tf.random.experimental.stateless_fold_in(base, 2)
+
+    def epoch_batches(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(len(split)), tf.random.experimental.stateless_fold_in(order_key, epoch))
+        order = tf.reshape(order[: steps * batch_size], [steps, batch_size])
+        return tf.data.Dataset.from_tensor_slices((tf.fill([steps], epoch), tf.range(steps, dtype=tf.int64), order))
+
+    def train_batch(epoch, step, index):
+        key = tf.random.experimental.stateless_fold_in(
+            tf.random.experimental.stateless_fold_in(batch_key, epoch), step)
+        aug_key, mix_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+        x = _aug.augment_batch(tf.gather(images, index), augment, aug_key, *stats)
+        y = tf.one_hot(tf.gather(labels, index), num_classes)
+        if mixup_alpha > 0:
+            x, y, _, _ = _aug.mixup(x, y, float(mixup_alpha), mix_key)
+        return x, y
+
+    ds = tf.data.Dataset.counter(int(first_epoch)).flat_map(epoch_batches)
+    return ds.map(train_batch, num_parallel_calls=calls, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size: received {batch_size!r}; accepted: an integer >= 1, e.g. 128")

@@ -1,0 +1,115 @@
+"""`load_data`: CIFAR-10 from tfds, an image-folder tree, an archive of one, or cifar-10-python.tar.gz."""
+import socket
+import threading
+from pathlib import Path
+
+from keras_resnet_cifar.data import archives, folders
+from keras_resnet_cifar.data.splits import CifarData, from_arrays
+
+_TFDS_HOST = ("www.cs.toronto.edu", 443)  # where tfds's cifar10 builder downloads from
+OFFLINE_SOURCES = ("an image-folder tree ROOT/{train,test}/<class>/*.png|jpg, a .tar.gz/.zip of one "
+                   "(e.g. --data ../shared/data/cifar10-jpeg.tar.gz), or the official cifar-10-python.tar.gz")
+
+
+def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None, seed=0,
+              resize=False, verbose=True) -> CifarData:
+    """Load CIFAR-10 (or any image-folder dataset) into memory and split off a stratified validation set.
+
+    Args:
+        data: "tfds" (tfds.load("cifar10")); a folder ROOT with train/<class>/* and test/<class>/*
+            (PNG or JPEG); a .tar.gz/.tgz/.zip of such a folder (extracted once into the cache); or the
+            official cifar-10-python.tar.gz (its batches are read directly).
+        data_dir: tfds's data_dir, or the cache folder for extracted archives
+            (default ~/.cache/keras_resnet_cifar).
+        val_fraction: share of train held out for validation, per class: 0 (none) or in (0, 1).
+        train_subset: keep this many training images (stratified); None keeps all.
+        seed: seeds the validation split and the subset.
+        resize: image folders only: False requires every image to have the first one's size;
+            True resizes all to 32x32; an (H, W) pair resizes to that size.
+        verbose: print the counts per split and class.
+
+    Example:
+        >>> data = load_data("../shared/data/cifar10-jpeg.tar.gz")
+        >>> len(data.train), len(data.val), len(data.test), data.class_names[0]
+        (45000, 5000, 10000, 'airplane')
+    """
+    split_args = dict(val_fraction=val_fraction, train_subset=train_subset, seed=seed, verbose=verbose)
+    if data == "tfds":
+        return _from_tfds(data_dir, split_args)
+    if not isinstance(data, (str, Path)):
+        raise TypeError(f"data: received {type(data).__name__}; accepted: 'tfds', a folder or archive path "
+                        f"(for numpy arrays use from_arrays)")
+    path = Path(data).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"data: {path} does not exist; accepted: 'tfds' or {OFFLINE_SOURCES}")
+    size = _resize_arg(resize)
+    if path.is_dir():
+        return _from_folder(path, size, f"image folder {path}", split_args)
+    if not archives.is_archive(path):
+        raise ValueError(f"data: {path} is neither a folder nor an archive (.tar.gz, .tgz, .tar, .zip); "
+                         f"accepted: 'tfds' or {OFFLINE_SOURCES}")
+    kind, content = archives.open_archive(path, data_dir)
+    if kind == "python":
+        x_train, y_train, x_test, y_test, names = content
+        return from_arrays(x_train, y_train, x_test, y_test, class_names=names or None,
+                           source=f"cifar-10 python batches {path} (official)", **split_args)
+    return _from_folder(folders.find_tree_root(content), size, f"image folder archive {path} (cached in "
+                        f"{content})", split_args)
+
+
+def _resize_arg(resize):
+    if resize is False or resize is None:
+        return None
+    if resize is True:
+        return (32, 32)
+    if (isinstance(resize, (tuple, list)) and len(resize) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in resize)):
+        return tuple(resize)
+    raise ValueError(f"resize: received {resize!r}; accepted: False, True (32x32) or a (height, width) pair")
+
+
+def _from_folder(root, size, source, split_args):
+    names, splits = folders.list_tree(root)
+    train_paths, y_train = splits["train"]
+    test_paths, y_test = splits["test"]
+    reference = None if size else (train_paths[0], folders._image_size(train_paths[0]))
+    x_train = folders.decode_images(train_paths, size=size, reference=reference)
+    x_test = folders.decode_images(test_paths, size=size, reference=reference)
+    return from_arrays(x_train, y_train, x_test, y_test, class_names=names, source=source, **split_args)
+
+
+def _reachable(host, timeout=3.0):
+    """Whether a TCP connection to `host` opens within `timeout` s (DNS included, so it cannot hang)."""
+    result = []
+
+    def probe():
+        try:
+            socket.create_connection(host, timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 1)
+    return bool(result)
+
+
+def _from_tfds(data_dir, split_args):
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("cifar10", data_dir=data_dir)
+    if not builder.is_prepared():
+        # tfds would retry the download for minutes without a network; fail at once instead.
+        if not _reachable(_TFDS_HOST):
+            raise FileNotFoundError(
+                f"data: tfds cifar10 is not prepared in {builder.data_dir} and {_TFDS_HOST[0]} cannot be reached "
+                f"(offline?); accepted offline sources: {OFFLINE_SOURCES}; or prepare tfds on a machine with "
+                f"network access and pass its --data-dir")
+        builder.download_and_prepare()
+    arrays = []
+    for split in ("train", "test"):
+        images, labels = tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True, batch_size=-1))
+        arrays += [images, labels]
+    names = tuple(builder.info.features["label"].names)
+    return from_arrays(*arrays, class_names=names, source="tfds cifar10 (official)", **split_args)
