@@ -13,7 +13,9 @@ setup(
         "tensorflow>=2.16",  # the first release whose tf.keras is Keras 3
         "keras>=3.8",
         "keras-tuner>=1.4.7",
+        "scikit-learn",  # keras-tuner's Bayesian optimization (brings scipy)
         "tensorflow-datasets",
+        "tensorboard",  # TensorBoard callback (loss, learning rate, weight histograms)
         "matplotlib",
         "numpy",
         "pillow",

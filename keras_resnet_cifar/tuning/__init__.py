@@ -1,0 +1,1 @@
+"""AutoML search with Keras Tuner under a trainable-parameter (and MACs) budget."""

@@ -1,0 +1,99 @@
+"""Feasible oracles: every proposal within the budget, checked without building a model."""
+import keras
+import keras_tuner
+import pytest
+
+from keras_resnet_cifar import model as model_module
+from keras_resnet_cifar.params import count_params
+from keras_resnet_cifar.tuning.hypermodel import declare
+from keras_resnet_cifar.tuning.oracle import ORACLES, FeasibleBayesianOracle, FeasibleRandomSearchOracle
+from keras_resnet_cifar.tuning.space import SearchSpace
+
+BUDGET = 1_000_000
+
+
+@pytest.fixture
+def no_model_built(monkeypatch):
+    """Counts every network or Keras model construction; the budget check must need none."""
+    calls = []
+
+    def counting(original):
+        def wrapper(*args, **kwargs):
+            calls.append(original.__name__)
+            return original(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(model_module, "build_resnet", counting(model_module.build_resnet))
+    monkeypatch.setattr(model_module, "build_from_spec", counting(model_module.build_from_spec))
+    monkeypatch.setattr(keras.Model, "__init__", counting(keras.Model.__init__))
+    return calls
+
+
+def _space():
+    # Wide open: stages, orders and kernel sizes all count in the budget; most raw draws are over it.
+    return SearchSpace.create(stages=(3, 4), blocks=(1, 8), block_orders=("a", "e"), kernel_sizes=(3, 5),
+                              lr=(0.01, 0.3), max_params=BUDGET)
+
+
+def _check(space, values):
+    arch = space.architecture(values)
+    options = {k: v for k, v in arch.items() if k not in ("blocks", "channels")}
+    assert count_params(arch["blocks"], arch["channels"], **options) <= BUDGET
+    assert len(arch["blocks"]) == values["stages"] and all(c in space.widths for c in arch["channels"])
+
+
+def test_1000_random_proposals_all_within_budget_and_no_model_built(no_model_built):
+    space = _space()
+    oracle = FeasibleRandomSearchOracle(space, max_trials=1000, seed=3)
+    proposals = [oracle.populate_space(str(i)) for i in range(1000)]
+    assert all(p["status"] == "RUNNING" for p in proposals)
+    for proposal in proposals:
+        _check(space, proposal["values"])
+    assert oracle.rejected > 500  # the check did work: most of this space is over budget
+    assert len({tuple(sorted(p["values"].items())) for p in proposals}) > 900
+    assert no_model_built == []
+
+
+@pytest.mark.parametrize("kind", ["hyperband", "bayesian"])
+def test_other_oracles_random_proposals_are_feasible(kind, no_model_built):
+    space = _space()
+    kwargs = {"max_epochs": 9} if kind == "hyperband" else {"max_trials": 300}
+    oracle = ORACLES[kind](space, seed=5, **kwargs)
+    for _ in range(300):
+        _check(space, oracle._random_values())
+    assert no_model_built == []
+
+
+def test_bayesian_model_guided_proposals_stay_feasible(tmp_path, no_model_built):
+    """A score growing with size pulls the Gaussian process toward the budget; never over it."""
+    space = _space()
+    oracle = FeasibleBayesianOracle(space, max_trials=10, num_initial_points=3, num_candidates=200, seed=7)
+    oracle._set_project_dir(str(tmp_path), "bayes")
+    for i in range(6):
+        trial = oracle.create_trial(f"tuner{i}")
+        assert trial.status == "RUNNING"
+        values = trial.hyperparameters.values
+        _check(space, values)
+        oracle.update_trial(trial.trial_id, {"val_accuracy": space.count(values)[0] / 1e7})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert all(t.status == "COMPLETED" for t in oracle.trials.values())
+    assert oracle.gpr.X_train_.shape[0] == 5  # the last proposal was model-guided (fit on 5 trials)
+    assert no_model_built == []
+
+
+def test_declared_defaults_are_the_feasible_space_default():
+    space = _space()
+    values = declare(space, keras_tuner.HyperParameters())
+    assert values == {k: v for k, v in space.default.items()}
+    assert space.is_feasible(values)
+
+
+def test_exhausted_feasible_set_stops_instead_of_proposing_over_budget():
+    # Of the 16 raw configurations only [4, 4, 4, 4] fits: one trial, then the oracle stops.
+    space = SearchSpace.create(stages=(4,), blocks=(1, 1), widths=(4, 512), max_params=20_000)
+    oracle = FeasibleRandomSearchOracle(space, max_trials=50, seed=1, max_draws=200)
+    first = oracle.populate_space("0")
+    assert first["status"] == "RUNNING" and space.architecture(first["values"])["channels"] == [4, 4, 4, 4]
+    oracle._tried_so_far.add(oracle._compute_values_hash(first["values"]))
+    assert oracle.populate_space("1")["status"] == "STOPPED"
