@@ -70,10 +70,12 @@ class OptimConfig:
     weight_decay: float = 1e-3  # coupled L2 (PyTorch semantics: l2 = wd / 2) unless decoupled
     decoupled_weight_decay: bool = False
     schedule: str = "exp"  # exp, step, cosine_restarts, plateau, cosine, constant
-    gamma: float = 0.9  # exp: per epoch; step: factor
+    gamma: float = 0.9  # exp: factor per epoch
+    step_gamma: float = 0.1  # step: factor every step_epochs
     step_epochs: int = 20
     restart_epochs: int = 20
     restart_mult: float = 2.0
+    min_lr: float = 0.0  # cosine and cosine_restarts: the floor of each period
     plateau_patience: int = 3
     plateau_factor: float = 0.5
     warmup_epochs: int = 0

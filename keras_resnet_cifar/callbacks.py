@@ -1,0 +1,183 @@
+"""The callbacks of a training run, in the order they must run (`make_callbacks`).
+
+Per-epoch weight samples (the study's Figure 12) are written to
+RUN_DIR/weights/epoch_XXX.npz (XXX the 1-based epoch), one file per epoch, with keys:
+
+    groups          str array: "stem", "stage1", ..., "stageN", "head" (network order)
+    epoch           int, 1-based
+    <group>         float32 (n,): a fixed random subsample (n <= `samples`) of all conv/dense
+                    kernel values of the group; the same positions every epoch, so the
+                    files of one run are comparable
+    <group>_mean, <group>_std   float32: over all the group's kernel values
+    <group>_count   int: how many kernel values the group has
+
+A group holds the kernels of the layers named stem_*, stage{i}_* and logits respectively.
+"""
+import csv
+import io
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_resnet_cifar.checkpoint import RunCheckpoint
+from keras_resnet_cifar.rundir import atomic_save, write_text
+from keras_resnet_cifar.schedules import lr_callbacks
+
+_FIRST_COLUMNS = ("epoch", "loss", "accuracy", "mixup_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def make_callbacks(config, run_dir, *, state=None, extra=()):
+    """All callbacks of a `train` run, ordered so that every later one sees the final logs.
+
+    Args:
+        config: the `TrainConfig`.
+        run_dir: the run directory.
+        state: resume state from `checkpoint.load_state`, or None.
+        extra: more callbacks; they run after the logs are complete and before the
+            epoch is written to history.csv and committed.
+
+    Returns:
+        list of `keras.callbacks.Callback`.
+    """
+    saved = (state or {}).get("callbacks", {})
+    optim = config.optim
+    schedule = lr_callbacks(optim)
+    if optim.schedule == "plateau":
+        schedule[0].initial_state = saved.get("plateau")
+    found = [*schedule, keras.callbacks.TerminateOnNaN()]
+    if config.data.mixup_alpha > 0:
+        found.append(MixupAccuracyName())
+    resumables = {"plateau": schedule[0]} if optim.schedule == "plateau" else {}
+    if optim.early_stopping_patience is not None:
+        stopper = EarlyStoppingOnVal(optim.early_stopping_patience, initial_state=saved.get("early_stopping"))
+        found.append(stopper)
+        resumables["early_stopping"] = stopper
+    history = HistoryCSV(os.path.join(run_dir, "history.csv"), rows=(state or {}).get("history", ()))
+    found += [*extra, history]
+    if config.histogram_freq:
+        found.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
+                                                 histogram_freq=config.histogram_freq, write_graph=False))
+    found.append(WeightSamples(os.path.join(run_dir, "weights"), seed=config.seed))
+    found.append(RunCheckpoint(run_dir, state=state, history=history, resumables=resumables))
+    return found
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """Rewrites `path` atomically each epoch with one row per epoch (1-based) and its wall time.
+
+    Unlike `keras.callbacks.CSVLogger` it starts from the rows of the resumed state, so a
+    resumed run's history has every epoch exactly once.
+
+    Args:
+        path: the CSV file.
+        rows: rows of earlier epochs (dicts), or ().
+    """
+
+    def __init__(self, path, rows=()):
+        super().__init__()
+        self.path = os.fspath(path)
+        self.rows = [dict(row) for row in rows]
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row["seconds"] = round(time.perf_counter() - self._start, 3)
+        self.rows = [r for r in self.rows if r["epoch"] < epoch + 1] + [row]
+        keys = {key for r in self.rows for key in r}
+        columns = [c for c in _FIRST_COLUMNS if c in keys] + sorted(keys - set(_FIRST_COLUMNS))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.path, text.getvalue())
+
+
+class MixupAccuracyName(keras.callbacks.Callback):
+    """Under mixup, reports training accuracy as `mixup_accuracy`: it is agreement with each
+    mixed pair's dominant label, not an accuracy on real labels. Validation keeps `val_accuracy`."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._rename(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._rename(logs)
+
+    @staticmethod
+    def _rename(logs):
+        if logs and "accuracy" in logs:
+            logs["mixup_accuracy"] = logs.pop("accuracy")
+
+
+class EarlyStoppingOnVal(keras.callbacks.EarlyStopping):
+    """`EarlyStopping` on validation accuracy whose counters survive a resume.
+
+    Args:
+        patience: epochs without improvement before stopping.
+        initial_state: a `get_state()` dict from an earlier process, or None.
+    """
+
+    def __init__(self, patience, initial_state=None):
+        super().__init__(monitor="val_accuracy", mode="max", patience=patience)
+        self.initial_state = initial_state
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.initial_state:
+            self.wait, self.best = self.initial_state["wait"], self.initial_state["best"]
+            self.best_epoch = self.initial_state["best_epoch"]
+
+    def get_state(self):
+        best = None if self.best is None else float(self.best)
+        return {"wait": int(self.wait), "best": best, "best_epoch": int(self.best_epoch)}
+
+
+class WeightSamples(keras.callbacks.Callback):
+    """Saves each epoch's per-stage kernel samples to DIR/epoch_XXX.npz (format: module doc).
+
+    Args:
+        folder: where the .npz files go.
+        samples: values kept per group. Default 2048.
+        seed: picks the subsample positions (fixed for the run).
+    """
+
+    def __init__(self, folder, samples=2048, seed=0):
+        super().__init__()
+        self.folder, self.samples, self.seed = os.fspath(folder), samples, seed
+        self._positions = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.folder, exist_ok=True)
+        groups = kernel_groups(self.model)
+        arrays = {"groups": np.array(list(groups)), "epoch": np.int64(epoch + 1)}
+        for index, (group, values) in enumerate(groups.items()):
+            if group not in self._positions:
+                rng = np.random.default_rng([self.seed, index])
+                count = min(self.samples, values.size)
+                self._positions[group] = np.sort(rng.choice(values.size, count, replace=False))
+            arrays[group] = values[self._positions[group]]
+            arrays[f"{group}_mean"], arrays[f"{group}_std"] = np.float32(values.mean()), np.float32(values.std())
+            arrays[f"{group}_count"] = np.int64(values.size)
+
+        def save(temp):
+            with open(temp, "wb") as handle:
+                np.savez(handle, **arrays)
+        atomic_save(os.path.join(self.folder, f"epoch_{epoch + 1:03d}.npz"), save)
+
+
+def kernel_groups(model):
+    """{"stem": values, "stage1": values, ..., "head": values}: flattened float32 kernels."""
+    groups = {}
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            continue
+        name = layer.name
+        group = "stem" if name.startswith("stem") else "head" if name == "logits" else name.split("_")[0]
+        values = np.asarray(keras.ops.convert_to_numpy(kernel), dtype=np.float32).ravel()
+        groups[group] = np.concatenate([groups[group], values]) if group in groups else values
+    return groups

@@ -1,0 +1,111 @@
+"""The best-validation checkpoint and the per-epoch state that lets a killed run resume exactly.
+
+RUN_DIR/backup/ holds:
+
+    state.json            the commit point: {"epoch": epochs completed, "weights": file,
+                          "best_val_accuracy", "best_epoch", "best_file", "history": rows,
+                          "callbacks": {name: state}, "stopped": bool}
+    epoch_XXX.weights.h5  model and optimizer state after epoch XXX (1-based)
+    best_epoch_XXX.keras  a new best model, until it is published as RUN_DIR/best.keras
+
+At the end of epoch k: save the candidate (if validation accuracy improved), save the
+weights, replace state.json (atomic: the commit), publish the candidate (os.replace), delete
+older files. A kill -9 anywhere leaves the committed state of epoch k - 1 or k with all its
+files, and `load_state` finishes a publish that was cut short. Without a validation split
+every epoch is "best", so best.keras is the last epoch.
+"""
+import math
+import os
+
+import keras
+
+from keras_resnet_cifar.rundir import atomic_save, read_json, write_json
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Keeps RUN_DIR/best.keras (best `val_accuracy`) and commits the resume state each epoch.
+
+    Args:
+        run_dir: the run directory.
+        state: the state of an earlier process (`load_state`), or None for a new run.
+        history: the `HistoryCSV` callback whose rows are saved with the state.
+        resumables: {name: callback with get_state()} saved with the state.
+    """
+
+    def __init__(self, run_dir, *, state=None, history=None, resumables=None):
+        super().__init__()
+        self.run_dir = os.fspath(run_dir)
+        self.backup = os.path.join(self.run_dir, "backup")
+        self.history = history
+        self.resumables = dict(resumables or {})
+        state = state or {}
+        self.best_val_accuracy = state.get("best_val_accuracy")
+        self.best_epoch = state.get("best_epoch")
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.backup, exist_ok=True)
+        done = epoch + 1
+        value = (logs or {}).get("val_accuracy")
+        candidate = None
+        if value is None or _improves(value, self.best_val_accuracy):
+            self.best_val_accuracy = None if value is None else float(value)
+            self.best_epoch = done
+            candidate = f"best_epoch_{done:03d}.keras"
+            atomic_save(os.path.join(self.backup, candidate), self.model.save)
+        weights = f"epoch_{done:03d}.weights.h5"
+        atomic_save(os.path.join(self.backup, weights), self.model.save_weights)
+        state = {
+            "epoch": done, "weights": weights, "best_file": candidate,
+            "best_val_accuracy": self.best_val_accuracy, "best_epoch": self.best_epoch,
+            "history": list(self.history.rows) if self.history else [],
+            "callbacks": {name: cb.get_state() for name, cb in self.resumables.items()},
+            "stopped": bool(self.model.stop_training),
+        }
+        write_json(os.path.join(self.backup, "state.json"), state)
+        _publish_and_clean(self.run_dir, state)
+
+
+def load_state(run_dir):
+    """The committed state of an interrupted run in `run_dir`, or None; finishes its publish."""
+    path = os.path.join(os.fspath(run_dir), "backup", "state.json")
+    if not os.path.exists(path):
+        return None
+    state = read_json(path)
+    _publish_and_clean(run_dir, state)
+    return state
+
+
+def restore(model, run_dir, state):
+    """Load the model and optimizer state `state` refers to into the compiled `model`.
+
+    Raises:
+        ValueError: the checkpoint does not match the model built from the config.
+    """
+    path = os.path.join(os.fspath(run_dir), "backup", state["weights"])
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"resume: {path} is missing; pass --force to start the run over")
+    model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(path)
+    except (ValueError, KeyError) as error:
+        raise ValueError(
+            f"resume: checkpoint {path} does not match the model built from the run's config "
+            f"({_first_line(error)}); pass --force to start over or use another --workdir") from None
+
+
+def _improves(value, best):
+    return math.isfinite(value) and (best is None or value > best)
+
+
+def _publish_and_clean(run_dir, state):
+    backup = os.path.join(os.fspath(run_dir), "backup")
+    candidate = state.get("best_file")
+    if candidate and os.path.exists(os.path.join(backup, candidate)):
+        os.replace(os.path.join(backup, candidate), os.path.join(run_dir, "best.keras"))
+    for name in os.listdir(backup):
+        if name not in ("state.json", state["weights"]):
+            os.remove(os.path.join(backup, name))
+
+
+def _first_line(error):
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

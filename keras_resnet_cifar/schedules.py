@@ -1,0 +1,147 @@
+"""Learning-rate schedules (study 2.1.3) as pure per-epoch formulas, and the callbacks applying them.
+
+The learning rate is constant within an epoch and set at its start. `epoch` below is the
+0-based index of an epoch (0 is the first); files such as `history.csv` count from 1.
+With `warmup_epochs = w > 0`, epoch e < w uses lr * (e + 1) / (w + 1) (a linear ramp that
+reaches `lr` at epoch w), and the schedule proper then runs on t = e - w:
+
+    exp              lr * gamma ** t                                   (study: gamma 0.9)
+    step             lr * step_gamma ** (t // step_epochs)             (study: x0.1 every 20)
+    cosine           min_lr + (lr - min_lr) * (1 + cos(pi * t / T)) / 2, T = epochs - w
+    cosine_restarts  the same within periods of restart_epochs, restart_epochs * restart_mult,
+                     ... (SGDR; 20 and x2 restart at t = 20 and 60 as in the study's Figure 5)
+    constant         lr
+    plateau          lr, halved (plateau_factor) when validation loss has not improved for
+                     plateau_patience (3) epochs: a callback, as it depends on the run
+"""
+import math
+
+import keras
+
+SCHEDULES = ("exp", "step", "cosine_restarts", "plateau", "cosine", "constant")
+
+
+def lr_for_epoch(optim, epoch):
+    """The learning rate a schedule gives epoch `epoch` (0-based), as a Python float.
+
+    Args:
+        optim: an `OptimConfig` (schedule, lr, gamma, step_gamma, step_epochs, restart_epochs,
+            restart_mult, min_lr, warmup_epochs, epochs).
+        epoch: int >= 0, the epoch's index.
+
+    Returns:
+        float; for "plateau" the rate before any reduction.
+
+    Example:
+        >>> lr_for_epoch(OptimConfig(schedule="exp", lr=0.1, gamma=0.9), 2)
+        0.081...
+    """
+    if optim.schedule not in SCHEDULES:
+        raise ValueError(f"schedule: received {optim.schedule!r}; accepted: {', '.join(SCHEDULES)}")
+    warmup = optim.warmup_epochs
+    if epoch < warmup:
+        return optim.lr * (epoch + 1) / (warmup + 1)
+    t = epoch - warmup
+    if optim.schedule == "exp":
+        return optim.lr * optim.gamma ** t
+    if optim.schedule == "step":
+        return optim.lr * optim.step_gamma ** (t // optim.step_epochs)
+    if optim.schedule == "cosine":
+        return _cosine(optim, t, max(optim.epochs - warmup, 1))
+    if optim.schedule == "cosine_restarts":
+        period = float(optim.restart_epochs)
+        while t >= period:
+            t -= period
+            period *= optim.restart_mult
+        return _cosine(optim, t, period)
+    return float(optim.lr)
+
+
+def schedule_curve(optim, epochs=None):
+    """Per-epoch learning rates [epoch 1, epoch 2, ...] for plotting (the study's Figure 5).
+
+    Args:
+        optim: an `OptimConfig`.
+        epochs: how many epochs; default `optim.epochs`.
+
+    Returns:
+        list of floats. "plateau" depends on the run's validation loss, so its curve here is
+        the rate before any reduction; a run's `history.csv` column `lr` has the real one.
+
+    Example:
+        >>> schedule_curve(OptimConfig(schedule="step", lr=0.1, step_epochs=2), 5)
+        [0.1, 0.1, 0.01, 0.01, 0.001]
+    """
+    return [lr_for_epoch(optim, epoch) for epoch in range(optim.epochs if epochs is None else epochs)]
+
+
+def lr_callbacks(optim):
+    """The callbacks that apply `optim`'s schedule in `model.fit`, in the order they must run.
+
+    Args:
+        optim: an `OptimConfig`.
+
+    Returns:
+        list: `[PlateauLR]` for "plateau" (it needs validation data), then `EpochLR`.
+
+    Example:
+        >>> model.fit(ds, epochs=3, callbacks=lr_callbacks(config.optim))
+    """
+    found = [PlateauLR(optim)] if optim.schedule == "plateau" else []
+    return found + [EpochLR(optim)]
+
+
+class EpochLR(keras.callbacks.Callback):
+    """Sets the optimizer's learning rate at each epoch's start and logs the rate used as `lr`.
+
+    Under "plateau" it sets only the warmup ramp and the first rate, then leaves the rate to
+    `PlateauLR` (the optimizer keeps it, and a resumed run restores it with the optimizer).
+
+    Args:
+        optim: an `OptimConfig`.
+    """
+
+    def __init__(self, optim):
+        super().__init__()
+        self.optim = optim
+        self._lr = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if self.optim.schedule != "plateau" or epoch <= self.optim.warmup_epochs:
+            optimizer.learning_rate = lr_for_epoch(self.optim, epoch)
+        self._lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.pop("learning_rate", None)  # ReduceLROnPlateau's post-reduction value
+            logs["lr"] = self._lr
+
+
+class PlateauLR(keras.callbacks.ReduceLROnPlateau):
+    """`ReduceLROnPlateau` on validation loss whose counters survive a resume.
+
+    Args:
+        optim: an `OptimConfig` (plateau_patience, plateau_factor).
+        initial_state: a `get_state()` dict from an earlier process, or None.
+    """
+
+    def __init__(self, optim, initial_state=None):
+        super().__init__(monitor="val_loss", mode="min", factor=optim.plateau_factor,
+                         patience=optim.plateau_patience, verbose=0)
+        self.initial_state = initial_state
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.initial_state:
+            self.best = self.initial_state["best"]
+            self.wait = self.initial_state["wait"]
+            self.cooldown_counter = self.initial_state["cooldown_counter"]
+
+    def get_state(self):
+        best = None if self.best is None else float(self.best)
+        return {"best": best, "wait": int(self.wait), "cooldown_counter": int(self.cooldown_counter)}
+
+
+def _cosine(optim, t, period):
+    return optim.min_lr + (optim.lr - optim.min_lr) * (1 + math.cos(math.pi * t / period)) / 2

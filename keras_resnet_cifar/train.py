@@ -1,0 +1,171 @@
+"""`train(config, workdir)`: the main job. Trains, keeps the best-validation checkpoint, resumes
+after a kill, then evaluates that checkpoint on the test split (files: see `rundir`)."""
+import os
+import shutil
+import statistics
+import time
+
+import keras
+import numpy as np
+
+from keras_resnet_cifar import rundir
+from keras_resnet_cifar.checkpoint import load_state, restore
+from keras_resnet_cifar.optimizers import coupled_l2, make_optimizer
+from keras_resnet_cifar.runtime import (describe_device, dtype_policy, jit_compile_arg,
+                                        make_strategy, run_dir_for, seeded, use_mixed_precision,
+                                        versions)
+from keras_resnet_cifar.config_checks import check_config, check_data
+
+
+def compile_model(model, config, steps_per_epoch=None):
+    """Compile `model` with `config`'s optimizer, loss (cross-entropy from logits, label
+    smoothing) and accuracy metric; reusable by the tuner.
+
+    Call inside the distribution strategy's scope, if any. Coupled weight decay is not set
+    here: build the model with `l2=coupled_l2(config.optim)`.
+
+    Args:
+        model: a `keras.Model` that outputs logits.
+        config: a `TrainConfig`.
+        steps_per_epoch: int or None; caps `steps_per_execution`.
+
+    Returns:
+        The same model, compiled.
+
+    Example:
+        >>> model = build_resnet(**config.model.builder_kwargs(l2=coupled_l2(config.optim)))
+        >>> compile_model(model, config, steps_per_epoch=351)
+    """
+    steps = config.steps_per_execution
+    if steps_per_epoch:
+        steps = min(steps, steps_per_epoch)
+    model.compile(
+        optimizer=make_optimizer(config.optim),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.data.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile_arg(config.jit_compile),
+        steps_per_execution=steps,
+    )
+    return model
+
+
+def build_model(config, mixed_precision=False):
+    """The network of `config.model` with the coupled L2 of `config.optim`, under mixed
+    precision (float16 compute, float32 variables) when asked."""
+    from keras_resnet_cifar.model import build_resnet
+
+    with dtype_policy(mixed_precision):
+        return build_resnet(**config.model.builder_kwargs(l2=coupled_l2(config.optim)))
+
+
+def train(config, workdir, *, data=None, force=False, callbacks=()):
+    """Train `config` in `workdir`, resuming an interrupted run of the same config.
+
+    Args:
+        config: a `TrainConfig`.
+        workdir: the run directory; created if missing. A run with a different config there
+            is refused (the differences listed) unless `force`.
+        data: a `CifarData` (e.g. `data.from_arrays(...)`); default
+            `load_data` with `config.data` and `config.seed`.
+        force: delete an earlier run's files in `workdir` first.
+        callbacks: extra Keras callbacks.
+
+    Returns:
+        dict, the contents of metrics.json. A finished run (metrics.json present) is not
+        trained again: its metrics are returned.
+
+    Example:
+        >>> config = TrainConfig(model=ModelConfig.from_preset("tiny"), optim=OptimConfig(epochs=2))
+        >>> train(config, "runs/tiny", data=from_arrays(x, y, x_test, y_test))["test_accuracy"]
+    """
+    from keras_resnet_cifar.data import load_data
+
+    check_config(config)
+    status = rundir.prepare(workdir, config, force=force)
+    if status == "finished":
+        if config.verbose:
+            print(f"{workdir}: finished run (metrics.json present); pass --force to train again")
+        return rundir.read_json(os.path.join(workdir, "metrics.json"))
+    strategy = make_strategy(config.strategy)  # before other TF work, as multi-worker requires
+    run_dir = run_dir_for(workdir)
+    os.makedirs(run_dir, exist_ok=True)
+    with seeded(config.seed, config.deterministic):
+        if data is None:
+            d = config.data
+            data = load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction,
+                             train_subset=d.train_subset, seed=config.seed, verbose=config.verbose > 0)
+        check_data(config, data, replicas=strategy.num_replicas_in_sync)
+        state = load_state(run_dir) if status == "resume" else None
+        rundir.write_text(os.path.join(run_dir, "config.json"), config.to_json() + "\n")
+        rundir.write_json(os.path.join(run_dir, "class_names.json"), list(data.class_names))
+        mixed = use_mixed_precision(config.mixed_precision)
+        model = _fit(config, data, run_dir, strategy, mixed, state, callbacks)
+        return _finish(config, data, run_dir, model, mixed, strategy)
+
+
+def _fit(config, data, run_dir, strategy, mixed, state, extra):
+    from keras_resnet_cifar.callbacks import make_callbacks
+    from keras_resnet_cifar.data import AugmentConfig, make_dataset, steps_per_epoch
+
+    d, optim = config.data, config.optim
+    steps = steps_per_epoch(data.train, optim.batch_size)
+    with strategy.scope():
+        model = compile_model(build_model(config, mixed), config, steps)
+        if state:
+            restore(model, run_dir, state)
+    first = state["epoch"] if state else 0
+    if first >= optim.epochs or (state and state["stopped"]):
+        return model
+    common = dict(num_classes=data.num_classes, batch_size=optim.batch_size, normalize=d.normalize,
+                  mean=d.mean, std=d.std)
+    augment = AugmentConfig(crop=d.crop, pad=d.pad, hflip=d.hflip, vflip=d.vflip, noise_std=d.noise_std,
+                            cutout=d.cutout)
+    train_ds = make_dataset(data.train, training=True, augment=augment, mixup_alpha=d.mixup_alpha,
+                            seed=config.seed, first_epoch=first, **common)
+    val_ds = make_dataset(data.val, training=False, **common) if len(data.val.labels) else None
+    if config.verbose and first:
+        print(f"{run_dir}: resuming after epoch {first} of {optim.epochs}")
+    model.fit(train_ds, epochs=optim.epochs, initial_epoch=first, steps_per_epoch=steps,
+              validation_data=val_ds, shuffle=False, callbacks=make_callbacks(config, run_dir, state=state, extra=extra),
+              verbose=config.verbose)
+    return model
+
+
+def _finish(config, data, run_dir, model, mixed, strategy):
+    from keras_resnet_cifar.evaluate import evaluate_model, save_figures
+
+    state = load_state(run_dir)
+    if state is None:
+        raise RuntimeError(f"{run_dir}: training ended without a committed epoch")
+    backup = os.path.join(run_dir, "backup")
+    rundir.atomic_save(os.path.join(run_dir, "last.weights.h5"),
+                       lambda temp: shutil.copyfile(os.path.join(backup, state["weights"]), temp))
+    best = keras.saving.load_model(os.path.join(run_dir, "best.keras"), compile=False)
+    result = evaluate_model(best, data.test, data.class_names, batch_size=max(config.optim.batch_size, 256),
+                            data_config=config.data)
+    history = state["history"]
+    seconds = [row["seconds"] for row in history if "seconds" in row]
+    nan = any(not np.isfinite(row.get("loss", 0.0)) for row in history)
+    metrics = {
+        "best_val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
+        **result,
+        "trainable_params": int(sum(np.prod(v.shape) for v in model.trainable_weights)),
+        "epochs": state["epoch"], "epochs_planned": config.optim.epochs,
+        "stopped_early": bool(state["stopped"]) and state["epoch"] < config.optim.epochs and not nan,
+        "terminated_on_nan": nan,
+        "seconds_per_epoch": statistics.median(seconds) if seconds else None,
+        "train_seconds": round(sum(seconds), 3),
+        "device": describe_device(), "mixed_precision": mixed, "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync, "versions": versions(),
+        "data_source": data.source, "num_train": int(len(data.train.labels)),
+        "num_val": int(len(data.val.labels)), "seed": config.seed, "deterministic": config.deterministic,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    save_figures(run_dir, result, data.class_names, os.path.join(run_dir, "history.csv"))
+    rundir.write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    shutil.rmtree(backup, ignore_errors=True)
+    if config.verbose:
+        best_val = "n/a" if metrics["best_val_accuracy"] is None else f"{metrics['best_val_accuracy']:.4f}"
+        print(f"{run_dir}: best val accuracy {best_val} (epoch {metrics['best_epoch']}), "
+              f"test accuracy {metrics['test_accuracy']:.4f}; wrote metrics.json")
+    return metrics
