@@ -11,7 +11,10 @@ from keras_resnet_cifar.schedules import SCHEDULES
 
 def check_config(config):
     """Raise ValueError on the first invalid value of `config` (no data needed)."""
+    from keras_resnet_cifar.spec import ResNetSpec
+
     o, d = config.optim, config.data
+    ResNetSpec.create(**config.model.builder_kwargs())  # the builder's own checks, without TensorFlow
     _choice("optimizer", o.optimizer, OPTIMIZERS, "--optimizer")
     _choice("schedule", o.schedule, SCHEDULES, "--schedule")
     _choice("strategy", config.strategy, STRATEGIES, "--strategy")

@@ -2,6 +2,7 @@
 import csv
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def read_history(path):
@@ -40,6 +41,7 @@ def plot_history(history, *, title=None):
             if points:
                 ax.plot(*zip(*points), marker="o" if len(points) < 20 else None, label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
