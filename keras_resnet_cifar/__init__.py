@@ -11,6 +11,7 @@ _LAZY = {
     "build_resnet": "keras_resnet_cifar.model",
     "build_from_spec": "keras_resnet_cifar.model",
     "stage_output_names": "keras_resnet_cifar.model",
+    "load_model": "keras_resnet_cifar.model",
     "count_params": "keras_resnet_cifar.params",
     "count_macs": "keras_resnet_cifar.params",
     "count_network": "keras_resnet_cifar.params",

@@ -36,8 +36,42 @@ def activation(spec, name):
     return Swish(beta=coef, name=name)
 
 
+@keras.saving.register_keras_serializable(package="keras_resnet_cifar")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """BatchNormalization that runs TensorFlow's fused kernel on 4-D NHWC inputs.
+
+    Keras 3's BatchNormalization computes moments and normalizes in separate ops;
+    on the TensorFlow backend the fused kernel (oneDNN on CPU, cuDNN on GPU) is 3-4x
+    faster for a training step of a 128x32x32x64 batch (benchmarks/RESULTS.md).
+    Same weights, same outputs; like PyTorch, the moving variance is updated with the
+    unbiased batch variance. Any other backend or input falls back to Keras's own code.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if (keras.backend.backend() != "tensorflow" or mask is not None or self.renorm
+                or len(inputs.shape) != 4 or self.axis not in (-1, 3)
+                or not (self.center and self.scale)):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        x = inputs if inputs.dtype in (tf.float16, tf.bfloat16, tf.float32) else tf.cast(inputs, tf.float32)
+        gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+        if training and self.trainable:
+            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                x, gamma, beta, epsilon=self.epsilon, is_training=True, data_format="NHWC")
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(
+                self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        else:
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                x, gamma, beta, mean=tf.cast(self.moving_mean, tf.float32),
+                variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon,
+                is_training=False, data_format="NHWC")
+        return tf.cast(y, self.compute_dtype)
+
+
 def batch_norm(spec, name):
-    return keras.layers.BatchNormalization(momentum=spec.bn_momentum, epsilon=spec.bn_epsilon, name=name)
+    return FusedBatchNormalization(momentum=spec.bn_momentum, epsilon=spec.bn_epsilon, name=name)
 
 
 def regularizer(spec):

@@ -91,3 +91,11 @@ def build_from_spec(spec: ResNetSpec) -> keras.Model:
     logits = keras.layers.Dense(spec.num_classes, kernel_regularizer=regularizer(spec), name="logits")(x)
     depth = 2 + 2 * sum(spec.blocks)
     return keras.Model(inputs, logits, name=spec.name or f"resnet{depth}")
+
+
+def load_model(path, **kwargs):
+    """Load a `.keras` file written from a `build_resnet` model (its custom layers registered).
+
+    Plain `keras.saving.load_model` works too once `keras_resnet_cifar.model` is imported.
+    """
+    return keras.saving.load_model(path, **kwargs)
