@@ -163,3 +163,41 @@ def test_preset_builds_by_keyword_expansion():
 
     model = build_resnet(**PRESETS["tiny"])
     assert model.name == "resnet10"
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_batch_norm_matches_keras_batch_norm(training):
+    from keras_resnet_cifar.layers import FusedBatchNormalization
+
+    x = (np.random.randn(6, 5, 5, 3) * 2 + 1).astype("float32")
+    ours = FusedBatchNormalization(momentum=0.9, epsilon=1e-5)
+    ref = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+    ours.build(x.shape)
+    ref.build(x.shape)
+    weights = [np.random.rand(3).astype("float32") + 0.5 for _ in range(4)]
+    ours.set_weights(weights)
+    ref.set_weights(weights)
+    np.testing.assert_allclose(ours(x, training=training), ref(x, training=training), rtol=1e-4, atol=1e-4)
+    flat = x.reshape(-1, 3)
+    if training:  # moving statistics move towards the batch's, the variance unbiased as in PyTorch
+        np.testing.assert_allclose(ours.moving_mean, 0.9 * weights[2] + 0.1 * flat.mean(0), rtol=1e-5)
+        np.testing.assert_allclose(ours.moving_variance, 0.9 * weights[3] + 0.1 * flat.var(0, ddof=1), rtol=1e-4)
+    else:
+        np.testing.assert_allclose(ours.moving_mean, weights[2])
+
+
+def test_fused_batch_norm_gradients_match_keras():
+    import tensorflow as tf
+
+    from keras_resnet_cifar.layers import FusedBatchNormalization
+
+    x = tf.constant(np.random.randn(4, 3, 3, 2).astype("float32"))
+    grads = []
+    for layer in (FusedBatchNormalization(), keras.layers.BatchNormalization()):
+        layer.build(x.shape)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=True) ** 3)
+        grads.append(tape.gradient(loss, [x, layer.gamma, layer.beta]))
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
