@@ -1,4 +1,5 @@
 """Image-folder trees ROOT/{train,test}/<class>/<image>: list, check and decode (PNG, JPEG) in parallel."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ def list_tree(root):
     classes = {}
     for split in ("train", "test"):
         folder = Path(root) / split
-        classes[split] = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        classes[split] = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
         if not classes[split]:
             raise FileNotFoundError(f"image folder {folder}: no class folders; accepted layout: {_LAYOUT}")
     if classes["train"] != classes["test"]:
@@ -47,15 +48,15 @@ def list_tree(root):
 
 def _class_files(folder):
     # Hidden files (.DS_Store, ._x.jpg from macOS) are not images of the dataset; anything else must be.
-    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    entries = sorted((e for e in os.scandir(folder) if not e.name.startswith(".")), key=lambda e: e.name)
     if not entries:
         raise ValueError(f"image folder {folder}: empty class folder; accepted: at least one PNG or JPEG "
                          f"image per class; add images or remove the folder from both train and test")
     for entry in entries:
-        if entry.is_dir() or entry.suffix.lower() not in IMAGE_SUFFIXES:
-            raise ValueError(f"image folder: {entry} is not an image file; accepted: {', '.join(IMAGE_SUFFIXES)} "
+        if entry.is_dir() or os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
+            raise ValueError(f"image folder: {entry.path} is not an image file; accepted: {', '.join(IMAGE_SUFFIXES)} "
                              f"files directly inside each class folder; move or delete it")
-    return [str(p) for p in entries]
+    return [e.path for e in entries]
 
 
 def decode_images(paths, *, size=None, reference=None):
@@ -69,7 +70,7 @@ def decode_images(paths, *, size=None, reference=None):
     import tensorflow as tf
 
     if size is None:
-        reference = reference or (paths[0], _image_size(paths[0]))
+        reference = reference or (paths[0], image_size(paths[0]))
         height, width = reference[1]
     else:
         height, width = size
@@ -104,7 +105,7 @@ def decode_images(paths, *, size=None, reference=None):
     return images
 
 
-def _image_size(path):
+def image_size(path):
     from PIL import Image
 
     try:

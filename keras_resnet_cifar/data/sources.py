@@ -1,7 +1,10 @@
 """`load_data`: CIFAR-10 from tfds, an image-folder tree, an archive of one, or cifar-10-python.tar.gz."""
+import os
 import socket
 import threading
 from pathlib import Path
+
+import numpy as np
 
 from keras_resnet_cifar.data import archives, folders
 from keras_resnet_cifar.data.splits import CifarData, from_arrays
@@ -53,8 +56,23 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
         x_train, y_train, x_test, y_test, names = content
         return from_arrays(x_train, y_train, x_test, y_test, class_names=names or None,
                            source=f"cifar-10 python batches {path} (official)", **split_args)
-    return _from_folder(folders.find_tree_root(content), size, f"image folder archive {path} (cached in "
-                        f"{content})", split_args)
+    source = f"image folder archive {path} (cached in {content})"
+    decoded = content / f".decoded-{'x'.join(map(str, size)) if size else 'native'}.npz"
+    if not decoded.is_file():  # decoding 60,000 JPEGs takes seconds; reloading the arrays, a fraction of one
+        arrays, names = _read_folder(folders.find_tree_root(content), size)
+        _save_atomic(decoded, arrays, names)
+    with np.load(decoded, allow_pickle=False) as saved:
+        arrays = [saved[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+        names = tuple(str(n) for n in saved["class_names"])
+    return from_arrays(*arrays, class_names=names, source=source, **split_args)
+
+
+def _save_atomic(path, arrays, names):
+    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(temp, "wb") as handle:
+        np.savez(handle, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays)),
+                 class_names=np.asarray(names, str))
+    os.replace(temp, path)
 
 
 def _resize_arg(resize):
@@ -69,13 +87,18 @@ def _resize_arg(resize):
 
 
 def _from_folder(root, size, source, split_args):
+    arrays, names = _read_folder(root, size)
+    return from_arrays(*arrays, class_names=names, source=source, **split_args)
+
+
+def _read_folder(root, size):
     names, splits = folders.list_tree(root)
     train_paths, y_train = splits["train"]
     test_paths, y_test = splits["test"]
-    reference = None if size else (train_paths[0], folders._image_size(train_paths[0]))
+    reference = None if size else (train_paths[0], folders.image_size(train_paths[0]))
     x_train = folders.decode_images(train_paths, size=size, reference=reference)
     x_test = folders.decode_images(test_paths, size=size, reference=reference)
-    return from_arrays(x_train, y_train, x_test, y_test, class_names=names, source=source, **split_args)
+    return (x_train, y_train, x_test, y_test), names
 
 
 def _reachable(host, timeout=3.0):
