@@ -47,7 +47,7 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
         raise FileNotFoundError(f"data: {path} does not exist; accepted: 'tfds' or {OFFLINE_SOURCES}")
     size = _resize_arg(resize)
     if path.is_dir():
-        return _from_folder(path, size, f"image folder {path}", split_args)
+        return _from_folder(folders.find_tree_root(path), size, f"image folder {path}", split_args)
     if not archives.is_archive(path):
         raise ValueError(f"data: {path} is neither a folder nor an archive (.tar.gz, .tgz, .tar, .zip); "
                          f"accepted: 'tfds' or {OFFLINE_SOURCES}")
@@ -132,7 +132,8 @@ def _from_tfds(data_dir, split_args):
         builder.download_and_prepare()
     arrays = []
     for split in ("train", "test"):
-        images, labels = tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True, batch_size=-1))
-        arrays += [images, labels]
+        # batch_size=-1 aborts the process under tfds.testing.mock_data; batches of 10,000 do not
+        batches = list(tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True).batch(10_000)))
+        arrays += [np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])]
     names = tuple(builder.info.features["label"].names)
     return from_arrays(*arrays, class_names=names, source="tfds cifar10 (official)", **split_args)
