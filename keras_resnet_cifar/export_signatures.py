@@ -14,6 +14,23 @@ from keras_resnet_cifar.serving import SIGNATURE_INPUTS
 def build_export_archive(model, class_names, *, normalize=True, mean=None, std=None):
     """A `keras.export.ExportArchive` of `model` with the `serving_default` and `serving_bytes` signatures.
 
+    Args: as `serving_functions`.
+
+    Example:
+        archive = build_export_archive(model, CIFAR10_CLASSES, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+        archive.write_out("saved_models/resnet_cifar/1", verbose=False)
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    functions = serving_functions(model, class_names, normalize=normalize, mean=mean, std=std)
+    for name, function in functions.items():  # serving_default first: TF Serving's default
+        archive.add_endpoint(name, function)
+    return archive
+
+
+def serving_functions(model, class_names, *, normalize=True, mean=None, std=None):
+    """The two signatures as `tf.function`s with input signatures: {"serving_default": ..., "serving_bytes": ...}.
+
     Args:
         model: a Keras model taking float images (batch, H, W, 3) and outputting logits (batch, C).
         class_names: sequence of C strings, in label order.
@@ -23,8 +40,8 @@ def build_export_archive(model, class_names, *, normalize=True, mean=None, std=N
         std: per-channel standard deviation in [0, 1] units (3 floats); needed when `normalize`.
 
     Example:
-        archive = build_export_archive(model, CIFAR10_CLASSES, mean=CIFAR10_MEAN, std=CIFAR10_STD)
-        archive.write_out("saved_models/resnet_cifar/1", verbose=False)
+        functions = serving_functions(model, CIFAR10_CLASSES, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+        functions["serving_default"](images)["class_names"]  # images: uint8 (N, 32, 32, 3)
     """
     height, width, channels = (int(size) for size in model.input_shape[1:])
     names = tf.constant([str(name) for name in class_names])
@@ -33,12 +50,12 @@ def build_export_archive(model, class_names, *, normalize=True, mean=None, std=N
         std = tf.constant(std, tf.float32)
 
     def predict(images):
-        check = tf.debugging.Assert(
+        images = _refuse_unless(
             tf.reduce_all(tf.equal(tf.shape(images)[1:], [height, width, channels])),
-            [f"images must have shape (batch, {height}, {width}, {channels}); received", tf.shape(images)],
-            name="check_image_shape")
-        with tf.control_dependencies([check]):  # TF Serving does not check shapes against the signature
-            x = tf.cast(images, tf.float32) / 255.0
+            tf.strings.format(f"images must have shape (batch, {height}, {width}, {channels}); received {{}}",
+                              [tf.shape(images)]),
+            images, [0, height, width, channels])
+        x = tf.cast(images, tf.float32) / 255.0
         if normalize:
             x = (x - mean) / std
         probabilities = tf.nn.softmax(tf.cast(model(x, training=False), tf.float32), axis=-1)
@@ -49,13 +66,12 @@ def build_export_archive(model, class_names, *, normalize=True, mean=None, std=N
     def decode(item):
         encoded, index = item
         image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-        check = tf.debugging.Assert(
+        return _refuse_unless(
             tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width])),
-            ["image_bytes[", index, f"] must decode to a {height}x{width} image; it is (height, width, "
-             "channels) =", tf.shape(image), f"- resize it to {height}x{width} before sending"],
-            name="check_decoded_size")
-        with tf.control_dependencies([check]):
-            return tf.ensure_shape(tf.identity(image), [height, width, channels])
+            tf.strings.format(f"image_bytes[{{}}] must decode to a {height}x{width} image; it decodes to (height, "
+                              f"width, channels) {{}}: resize it to {height}x{width} before sending",
+                              [index, tf.shape(image)]),
+            image, [height, width, channels])
 
     images_spec = tf.TensorSpec([None, height, width, channels], tf.uint8, name=SIGNATURE_INPUTS["serving_default"])
     bytes_spec = tf.TensorSpec([None], tf.string, name=SIGNATURE_INPUTS["serving_bytes"])
@@ -71,8 +87,16 @@ def build_export_archive(model, class_names, *, normalize=True, mean=None, std=N
                            fn_output_signature=tf.TensorSpec([height, width, channels], tf.uint8))
         return predict(images)
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", serving_default)
-    archive.add_endpoint("serving_bytes", serving_bytes)
-    return archive
+    return {"serving_default": serving_default, "serving_bytes": serving_bytes}
+
+
+def _refuse_unless(ok, message, value, empty_shape):
+    """`value` when `ok`; otherwise fail the request with `message` (a string tensor).
+
+    TF Serving feeds tensors without checking them against the signature's shape, and
+    Grappler may run independent ops in any order, so a bare Assert can lose the race to
+    a kernel's cryptic shape error. Here no op sees a wrongly shaped tensor: when `ok` is
+    false the value is replaced by zeros of `empty_shape` while the Assert fails the call.
+    """
+    tf.debugging.Assert(ok, [message])
+    return tf.cond(ok, lambda: tf.identity(value), lambda: tf.zeros(empty_shape, value.dtype))

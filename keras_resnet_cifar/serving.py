@@ -23,6 +23,14 @@ class ServingError(RuntimeError):
     """The server refused a request or could not be reached; the message says which and why."""
 
 
+def _one_line(detail):
+    """TensorFlow's error text without its graph-location lines ("Detected at node", "[[{{node ...}}]]")."""
+    noise = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "[[", "File ")
+    lines = [line.strip() for line in str(detail).splitlines()]
+    kept = [line for line in lines if line and not line.startswith(noise)]
+    return " ".join(kept or lines[:1])
+
+
 def _as_inputs(inputs, signature):
     """Check `inputs` against `signature` and return (signature, uint8 array or list of bytes)."""
     is_bytes = isinstance(inputs, (list, tuple)) and all(isinstance(item, bytes) for item in inputs)
@@ -121,7 +129,7 @@ class RestClient:
                 detail = json.loads(detail).get("error", detail)
             except (ValueError, AttributeError):
                 pass
-            raise ServingError(f"{self.url} answered HTTP {error.code}: {detail}") from None
+            raise ServingError(f"{self.url} answered HTTP {error.code}: {_one_line(detail)}") from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise ServingError(f"cannot reach {self.url}: {reason}; is TF Serving running "
@@ -199,7 +207,8 @@ class GrpcClient:
         try:
             response = self._stub.Predict(request, timeout=self.timeout)
         except grpc.RpcError as error:
-            raise ServingError(f"{self.target} ({self.model}) answered {error.code().name}: {error.details()}") from None
+            raise ServingError(f"{self.target} ({self.model}) answered {error.code().name}: "
+                               f"{_one_line(error.details())}") from None
         return parse_predict_response(response)
 
     def close(self):
