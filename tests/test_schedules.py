@@ -1,0 +1,106 @@
+"""Learning-rate schedules: each formula per epoch, and the callbacks that apply them."""
+import math
+
+import pytest
+
+from keras_resnet_cifar.config import OptimConfig
+from keras_resnet_cifar.schedules import SCHEDULES, lr_for_epoch, schedule_curve
+
+
+def optim(**kwargs):
+    return OptimConfig(**{"lr": 0.1, "epochs": 50, **kwargs})
+
+
+def test_exp_is_gamma_to_the_epoch():
+    config = optim(schedule="exp", gamma=0.9)
+    assert [lr_for_epoch(config, e) for e in range(4)] == pytest.approx([0.1, 0.09, 0.081, 0.0729])
+    assert lr_for_epoch(config, 49) == pytest.approx(0.1 * 0.9 ** 49)
+
+
+def test_step_divides_by_ten_every_twenty_epochs():
+    curve = schedule_curve(optim(schedule="step"))
+    assert curve[:20] == pytest.approx([0.1] * 20)
+    assert curve[20:40] == pytest.approx([0.01] * 20)
+    assert curve[40:] == pytest.approx([0.001] * 10)
+
+
+def test_cosine_restarts_at_20_and_60_as_in_the_study():
+    config = optim(schedule="cosine_restarts", restart_epochs=20, restart_mult=2.0, epochs=100)
+    curve = schedule_curve(config)
+    restarts = [e for e in range(1, 100) if curve[e] > curve[e - 1]]
+    assert restarts == [20, 60]
+    assert curve[0] == curve[20] == curve[60] == pytest.approx(0.1)
+    assert curve[10] == pytest.approx(0.05)  # half way through the first 20-epoch period
+    assert curve[40] == pytest.approx(0.05)  # half way through the 40-epoch second period
+    assert curve[19] == pytest.approx(0.05 * (1 + math.cos(math.pi * 19 / 20)))
+
+
+def test_cosine_anneals_to_min_lr_over_the_run():
+    config = optim(schedule="cosine", epochs=10, min_lr=0.001)
+    curve = schedule_curve(config)
+    expected = [0.001 + 0.099 * (1 + math.cos(math.pi * e / 10)) / 2 for e in range(10)]
+    assert curve == pytest.approx(expected)
+    assert all(a > b for a, b in zip(curve, curve[1:]))
+
+
+def test_warmup_ramps_linearly_then_the_schedule_starts():
+    config = optim(schedule="exp", gamma=0.5, warmup_epochs=3)
+    assert schedule_curve(config, 6) == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.05, 0.025])
+    cosine = optim(schedule="cosine", warmup_epochs=2, epochs=6)
+    assert schedule_curve(cosine)[2:] == pytest.approx([0.1 * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(4)])
+
+
+@pytest.mark.parametrize("name", ["constant", "plateau"])
+def test_constant_and_plateau_start_flat(name):
+    assert schedule_curve(optim(schedule=name), 5) == pytest.approx([0.1] * 5)
+
+
+def test_every_schedule_has_a_formula_and_unknown_ones_fail():
+    for name in SCHEDULES:
+        assert lr_for_epoch(optim(schedule=name), 0) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="schedule: received 'linear'; accepted: exp, step"):
+        lr_for_epoch(optim(schedule="linear"), 0)
+
+
+def _compiled_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(1.0), "mse")
+    return model
+
+
+def test_epoch_lr_sets_the_rate_and_logs_the_rate_used():
+    from keras_resnet_cifar.schedules import EpochLR
+
+    callback = EpochLR(optim(schedule="exp", gamma=0.5))
+    callback.set_model(_compiled_model())
+    callback.on_epoch_begin(2)
+    logs = {"learning_rate": 123.0}
+    callback.on_epoch_end(2, logs)
+    assert logs == {"lr": pytest.approx(0.025)}
+    assert float(callback.model.optimizer.learning_rate) == pytest.approx(0.025)
+
+
+def test_plateau_halves_after_patience_and_its_counters_survive_a_resume():
+    from keras_resnet_cifar.schedules import lr_callbacks
+
+    plateau, epoch_lr = lr_callbacks(optim(schedule="plateau", plateau_patience=2))
+    model = _compiled_model()
+    for callback in (plateau, epoch_lr):
+        callback.set_model(model)
+    plateau.on_train_begin()
+    rates = []
+    for epoch, val_loss in enumerate([1.0, 0.9, 0.95, 0.93, 0.97]):
+        epoch_lr.on_epoch_begin(epoch)
+        logs = {"val_loss": val_loss}
+        plateau.on_epoch_end(epoch, logs)
+        epoch_lr.on_epoch_end(epoch, logs)
+        rates.append(logs["lr"])
+    assert rates == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.05])  # reduced after epochs 3 and 4 failed to beat 0.9
+    assert plateau.get_state() == {"best": pytest.approx(0.9), "wait": 1, "cooldown_counter": 0}
+    resumed, _ = lr_callbacks(optim(schedule="plateau", plateau_patience=2))
+    resumed.initial_state = plateau.get_state()
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    assert resumed.get_state() == plateau.get_state()
