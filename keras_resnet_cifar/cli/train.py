@@ -25,7 +25,7 @@ def register(subparsers):
                     "(coupled L2), exp decay 0.9/epoch, batch 128, 50 epochs. Rerunning the same command resumes "
                     "an interrupted run; a finished one (metrics.json) is not trained again.")
     parser.add_argument("--config", metavar="FILE.json", help="a TrainConfig (a run's config.json); flags win")
-    # The tuning issue adds `--from-tuner DIR` here: a base config from the tuner's best trial (see _base_config).
+    parser.add_argument("--from-tuner", metavar="DIR", help="train a search's winner: tuner/PROJECT (its best.json); flags win")
     add_model_args(parser)
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="tfds (default), an image-folder tree ROOT/{train,test}/<class>/*, "
@@ -108,6 +108,12 @@ def _base_config(args):
     from keras_resnet_cifar.config import TrainConfig
     from keras_resnet_cifar.rundir import read_json
 
+    if args.config and args.from_tuner:
+        raise ValueError("--config and --from-tuner: received both; accepted: one base config")
+    if args.from_tuner:
+        from keras_resnet_cifar.tuning.leaderboard import best_config
+
+        return best_config(args.from_tuner)
     if not args.config:
         return TrainConfig()
     return TrainConfig.from_dict(read_json(args.config))

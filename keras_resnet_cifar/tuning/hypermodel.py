@@ -5,6 +5,72 @@ import keras_tuner
 from keras_resnet_cifar.tuning.space import SearchSpace
 
 
+class ResNetHyperModel(keras_tuner.HyperModel):
+    """Builds, compiles and trains the network a trial's hyperparameters describe.
+
+    Settings that are not searched come from `config` (the trial's epochs and training subset
+    included); the model and training are the `train` command's (`train.build_model`,
+    `train.compile_model`, its data pipeline and learning-rate schedule).
+
+    Args:
+        space: the SearchSpace (its budget is checked again in `build`, as a backstop).
+        config: TrainConfig of everything not searched.
+        data: a `CifarData` with a non-empty validation split.
+
+    Example:
+        >>> hypermodel = ResNetHyperModel(SearchSpace.create(), TrainConfig(), data)
+        >>> model = hypermodel.build(keras_tuner.HyperParameters())  # the space's default, ResNet24
+    """
+
+    def __init__(self, space, config, data):
+        super().__init__(name="resnet_cifar")
+        self.space, self.config, self.data = space, config, data
+
+    def declare_hyperparameters(self, hp):
+        declare(self.space, hp)
+
+    def trial_config(self, hp):
+        """The TrainConfig of the trial `hp` describes (registering the space in `hp` if new)."""
+        return self.space.train_config(declare(self.space, hp), self.config)
+
+    def build(self, hp):
+        from keras_resnet_cifar.data import steps_per_epoch
+        from keras_resnet_cifar.runtime import use_mixed_precision
+        from keras_resnet_cifar.train import build_model, compile_model
+
+        values = declare(self.space, hp)
+        problem = self.space.violation(values)
+        if problem:  # the feasible oracles never propose one; kept for hand-made hyperparameters
+            raise keras_tuner.errors.FailedTrialError(f"over budget, not built: {problem}")
+        config = self.space.train_config(values, self.config)
+        keras.utils.set_random_seed(config.seed)
+        model = build_model(config, use_mixed_precision(config.mixed_precision))
+        return compile_model(model, config, steps_per_epoch(self.data.train, config.optim.batch_size))
+
+    def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), verbose=0, **kwargs):
+        from keras_resnet_cifar.schedules import lr_callbacks
+
+        config = self.trial_config(hp)
+        train, val, steps = _datasets(config, self.data, initial_epoch)
+        return model.fit(train, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                         validation_data=val, shuffle=False, callbacks=[*lr_callbacks(config.optim), *callbacks],
+                         verbose=verbose)
+
+
+def _datasets(config, data, first_epoch):
+    # As `train` feeds its model: same augmentation, normalization, seeds and per-epoch batches.
+    from keras_resnet_cifar.data import AugmentConfig, make_dataset, steps_per_epoch
+
+    d = config.data
+    common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, normalize=d.normalize,
+                  mean=d.mean, std=d.std)
+    augment = AugmentConfig(crop=d.crop, pad=d.pad, hflip=d.hflip, vflip=d.vflip, noise_std=d.noise_std,
+                            cutout=d.cutout)
+    train = make_dataset(data.train, training=True, augment=augment, mixup_alpha=d.mixup_alpha, seed=config.seed,
+                         first_epoch=first_epoch, **common)
+    return train, make_dataset(data.val, training=False, **common), steps_per_epoch(data.train, config.optim.batch_size)
+
+
 def declare(space, hp):
     """Register `space`'s hyperparameters in `hp` and return the active values (defaults if unset).
 

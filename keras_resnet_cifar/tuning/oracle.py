@@ -29,6 +29,14 @@ class _Feasible:
         self.space = space
         self.max_draws = max_draws
         self.rejected = 0
+        self.trial_end_hook = None  # called with (trial, tuner_id) once a trial has ended
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial):
+        tuner_id = next((t for t, ongoing in self.ongoing_trials.items() if ongoing.trial_id == trial.trial_id), None)
+        super().end_trial(trial)
+        if self.trial_end_hook is not None:
+            self.trial_end_hook(self.trials[trial.trial_id], tuner_id)
 
     def _random_values(self):
         # Keras Tuner's own `_random_values` draws the same way (prob_to_value of a uniform

@@ -148,6 +148,13 @@ class SearchSpace:
                                  "input_shape": list(self.template.input_shape)}
         return data
 
+    def open_options(self):
+        """Hyperparameter names of the searched dimensions besides blocks and channels."""
+        fields = (("stages", "stages"), ("kernel_sizes", "kernel_size"), ("block_orders", "block_order"),
+                  ("activations", "activation"), ("optimizers", "optimizer"), ("lr", "lr"),
+                  ("weight_decay", "weight_decay"), ("mixup_alpha", "mixup_alpha"))
+        return [name for field, name in fields if len(set(getattr(self, field))) > 1]
+
     def train_config(self, values, base):
         """The TrainConfig that trains `values`: `base` with the searched settings replaced."""
         arch = self.architecture(values)

@@ -1,0 +1,166 @@
+"""The search's results: leaderboard (CSV, JSON), best.json, and validation accuracy against parameters.
+
+Files in tuner/<project>/ besides Keras Tuner's own:
+
+    leaderboard.csv / .json   completed trials, best validation accuracy first
+    best.json                 the winner: hyperparameters, architecture, and the full TrainConfig
+                              that `keras-resnet-cifar train --from-tuner` trains
+    pareto.png                validation accuracy against trainable parameters, Pareto front marked
+    space.json                the search space and settings (a resume with other ones is refused)
+"""
+import csv
+import io
+import os
+
+from keras_resnet_cifar.config import TrainConfig
+from keras_resnet_cifar.rundir import atomic_save, read_json, write_json, write_text
+
+
+def trial_records(trials):
+    """Plain dicts of Keras Tuner `Trial`s: trial_id, status, values, metrics (last value each)."""
+    records = []
+    for trial in trials:
+        metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
+        records.append({"trial_id": trial.trial_id, "status": trial.status,
+                        "values": dict(trial.hyperparameters.values), "metrics": metrics})
+    return records
+
+
+def rank(records, space):
+    """Leaderboard rows of the completed trials: best validation accuracy first, then fewer parameters.
+
+    Args:
+        records: from `trial_records`.
+        space: the SearchSpace the trials came from (for the analytic counts).
+
+    Returns:
+        list of dicts: rank, trial, blocks, channels, trainable_params, macs, val_accuracy,
+        epochs, seconds, the open dimensions' values, and hyperparameters (all of them).
+    """
+    rows = []
+    for record in records:
+        if record["status"] != "COMPLETED" or record["metrics"].get("val_accuracy") is None:
+            continue
+        values = {k: v for k, v in record["values"].items() if not k.startswith("tuner/")}
+        arch = space.architecture(values)
+        params, macs = space.count(values)
+        metrics = record["metrics"]
+        row = {"trial": record["trial_id"], "blocks": arch["blocks"], "channels": arch["channels"],
+               "trainable_params": params, "macs": macs, "val_accuracy": float(metrics["val_accuracy"]),
+               "epochs": int(metrics.get("epochs") or 0), "seconds": round(float(metrics.get("seconds") or 0), 1)}
+        row.update({name: values[name] for name in space.open_options()})
+        row["hyperparameters"] = values
+        rows.append(row)
+    rows.sort(key=lambda r: (-r["val_accuracy"], r["trainable_params"], r["trial"]))
+    return [{"rank": i, **row} for i, row in enumerate(rows, start=1)]
+
+
+def pareto_front(rows):
+    """Trial ids no other row beats on both counts (higher accuracy with no more parameters)."""
+    front, best = [], float("-inf")
+    for row in sorted(rows, key=lambda r: (r["trainable_params"], -r["val_accuracy"])):
+        if row["val_accuracy"] > best:
+            front.append(row["trial"])
+            best = row["val_accuracy"]
+    return front
+
+
+def format_table(rows, top=10):
+    """The leaderboard's first `top` rows as aligned text."""
+    header = f"{'rank':>4}  {'trial':>5}  {'blocks':<12} {'channels':<20} {'params':>10} {'MMACs':>8} " \
+             f"{'val_acc':>7} {'epochs':>6} {'seconds':>8}"
+    lines = [header]
+    for r in rows[:top]:
+        lines.append(f"{r['rank']:>4}  {r['trial']:>5}  {'-'.join(map(str, r['blocks'])):<12} "
+                     f"{'-'.join(map(str, r['channels'])):<20} {r['trainable_params']:>10,} {r['macs'] / 1e6:>8.1f} "
+                     f"{r['val_accuracy']:>7.4f} {r['epochs']:>6} {r['seconds']:>8.1f}")
+    return "\n".join(lines)
+
+
+def write_results(project_dir, records, space, base_config, search, *, plot=True):
+    """Write leaderboard.csv/.json and best.json (and pareto.png) into `project_dir`.
+
+    Args:
+        project_dir: tuner/<project>.
+        records: from `trial_records`.
+        space: the SearchSpace.
+        base_config: TrainConfig of the full training (not the trials' shortened one).
+        search: dict of the search settings, stored in best.json.
+        plot: also draw pareto.png. Default True.
+
+    Returns:
+        The leaderboard rows (see `rank`).
+    """
+    rows = rank(records, space)
+    counts = {}
+    for record in records:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    front = pareto_front(rows)
+    write_json(os.path.join(project_dir, "leaderboard.json"),
+               {"rows": rows, "pareto_front": front, "trials_by_status": counts, "max_params": space.max_params,
+                "max_macs": space.max_macs})
+    write_text(os.path.join(project_dir, "leaderboard.csv"), _csv(rows))
+    if rows:
+        best = rows[0]
+        config = space.train_config(best["hyperparameters"], base_config)
+        write_json(os.path.join(project_dir, "best.json"), {
+            "trial": best["trial"], "val_accuracy": best["val_accuracy"],
+            "trainable_params": best["trainable_params"], "macs": best["macs"], "epochs": best["epochs"],
+            "hyperparameters": best["hyperparameters"], "architecture": space.architecture(best["hyperparameters"]),
+            "config": config.to_dict(), "search": search})
+    if plot and rows:
+        _plot(os.path.join(project_dir, "pareto.png"), rows, front, space)
+    return rows
+
+
+def best_config(path):
+    """The TrainConfig of a search's winner, from tuner/<project> or its best.json.
+
+    Example:
+        >>> config = best_config("tuner/resnet_cifar").replace(optim={"epochs": 50})
+    """
+    path = os.fspath(path)
+    file = os.path.join(path, "best.json") if os.path.isdir(path) else path
+    if not os.path.exists(file):
+        raise FileNotFoundError(
+            f"--from-tuner: received {path!r}, which has no best.json; accepted: a tuner project directory "
+            "(tuner/<project>) after at least one completed trial, or its best.json. Run `keras-resnet-cifar tune` first")
+    best = read_json(file)
+    if "config" not in best:
+        raise ValueError(f"{file}: no 'config' entry; accepted: a best.json written by `keras-resnet-cifar tune`")
+    return TrainConfig.from_dict(best["config"])
+
+
+def _csv(rows):
+    if not rows:
+        return "rank,trial,blocks,channels,trainable_params,macs,val_accuracy,epochs,seconds\n"
+    names = [k for k in rows[0] if k != "hyperparameters"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "-".join(map(str, row[k])) if isinstance(row[k], list) else row[k] for k in names})
+    return buffer.getvalue()
+
+
+def _plot(path, rows, front, space):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.scatter([r["trainable_params"] / 1e6 for r in rows], [r["val_accuracy"] for r in rows], s=18,
+               color="0.6", label="trials")
+    on_front = sorted((r for r in rows if r["trial"] in set(front)), key=lambda r: r["trainable_params"])
+    ax.step([r["trainable_params"] / 1e6 for r in on_front], [r["val_accuracy"] for r in on_front], where="post",
+            color="tab:blue", marker="o", label="Pareto front")
+    ax.scatter([rows[0]["trainable_params"] / 1e6], [rows[0]["val_accuracy"]], marker="*", s=160,
+               color="tab:red", zorder=3, label=f"best (trial {rows[0]['trial']})")
+    ax.axvline(space.max_params / 1e6, color="k", linestyle="--", linewidth=1, label="parameter budget")
+    ax.set_xlabel("trainable parameters (millions)")
+    ax.set_ylabel("best validation accuracy")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    atomic_save(path, lambda temp: fig.savefig(temp, format="png", dpi=120))
+    plt.close(fig)

@@ -1,0 +1,261 @@
+"""`run_search`: a resumable, optionally distributed Keras Tuner search under the budget.
+
+Results live in `directory/project/` in Keras Tuner's own format; running the same search
+again continues it (finished trials are never re-run, an interrupted one is), `overwrite`
+starts over, and a changed space or setting is refused with the differences listed.
+Distributed: Keras Tuner's chief/worker protocol, set by KERASTUNER_TUNER_ID ("chief" or a
+worker id), KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT. The chief only serves the
+oracle (no data, no training); each worker trains the trials it is given.
+"""
+import contextlib
+import gc
+import os
+import time
+
+import keras
+import keras_tuner
+from keras_tuner.src.engine import tuner_utils
+
+from keras_resnet_cifar.config import config_diff
+from keras_resnet_cifar.rundir import read_json, write_json
+from keras_resnet_cifar.tuning import leaderboard
+from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
+from keras_resnet_cifar.tuning.oracle import ORACLES
+
+TUNERS = tuple(ORACLES)
+_NOT_COMPARED = ("verbose",)  # training settings a resume may change
+
+
+def role():
+    """"chief", "worker" or "standalone", from the KERASTUNER_* environment variables."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "standalone"
+    missing = [v for v in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(v)]
+    if missing:
+        raise ValueError(f"distributed search: KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} not; "
+                         "accepted: all three variables, or --chief / --worker ID with --oracle-port")
+    return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
+
+
+def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, train_subset=None,
+               directory="tuner", project="resnet_cifar", overwrite=False, data=None, factor=3):
+    """Search `space` under its budget; returns a summary dict and writes the leaderboard.
+
+    Args:
+        config: TrainConfig of everything not searched, for full training (best.json keeps it).
+        space: a SearchSpace.
+        tuner: "hyperband" (multi-fidelity over epochs), "bayesian" or "random". Default hyperband.
+        max_trials: trials at most. Default None: 10, or for hyperband one full Hyperband iteration.
+        epochs: epochs per trial (hyperband: the most any trial gets). Default 3.
+        train_subset: train each trial on this many images (stratified); None: all.
+        directory, project: results go to directory/project. Defaults "tuner", "resnet_cifar".
+        overwrite: delete an earlier search in that folder first. Default False (resume).
+        data: a CifarData; default `load_data` with `config.data` and `train_subset`.
+        factor: Hyperband's reduction factor. Default 3.
+
+    Returns:
+        dict: project_dir, role, trials (count by status), rejected (proposals over budget that
+        were drawn again), rows (leaderboard), best (first row or None).
+
+    Example:
+        >>> summary = run_search(TrainConfig(), SearchSpace.create(), tuner="random", max_trials=5, epochs=2)
+    """
+    from keras_resnet_cifar.config_checks import check_config, check_data
+
+    if tuner not in ORACLES:
+        raise ValueError(f"tuner: received {tuner!r}; accepted: {', '.join(TUNERS)}")
+    for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1), ("factor", factor, 2)):
+        if value is not None and (not isinstance(value, int) or value < low):
+            raise ValueError(f"{name}: received {value!r}; accepted: an integer >= {low}")
+    who = role()
+    if max_trials is None and tuner != "hyperband":
+        max_trials = 10
+    project_dir = os.path.join(os.fspath(directory), project)
+    trial_config = config.replace(optim={"epochs": epochs}, data={"train_subset": train_subset})
+    check_config(trial_config)
+    search = {"tuner": tuner, "epochs": epochs, "train_subset": train_subset, "factor": factor,
+              "objective": "val_accuracy", "seed": config.seed}
+    described = {"space": space.describe(), "search": search,
+                 "training": {k: v for k, v in trial_config.to_dict().items() if k not in _NOT_COMPARED}}
+    if who == "worker" and overwrite:
+        raise ValueError("--overwrite: received on a worker; accepted: on the chief only (workers join its search)")
+    if not overwrite:
+        _check_resume(project_dir, described)
+    if who != "chief":
+        data = data if data is not None else _load(trial_config)
+        if len(data.val.labels) == 0:
+            raise ValueError("val_fraction: received 0 (no validation split); accepted: a fraction in (0, 1): "
+                             "trials are ranked on validation accuracy, never on test (--val-fraction)")
+        check_data(trial_config, data)
+    kwargs = {"max_epochs": epochs, "factor": factor} if tuner == "hyperband" else {"max_trials": max_trials}
+    oracle = ORACLES[tuner](space, seed=config.seed + 1, **kwargs)  # Keras Tuner reads seed 0 as "none"
+    oracle.max_trials = max_trials
+    search_tuner = _ResNetTuner(oracle=oracle, hypermodel=ResNetHyperModel(space, trial_config, data),
+                                directory=os.fspath(directory), project_name=project, overwrite=overwrite)
+    search_tuner.print_progress = who == "worker"
+    if who != "worker":
+        os.makedirs(project_dir, exist_ok=True)
+        write_json(os.path.join(project_dir, "space.json"), described)
+        oracle.verbose = 0  # Keras Tuner's tables; one line per trial instead
+
+        def write(plot):
+            records = leaderboard.trial_records(oracle.trials.values())
+            return leaderboard.write_results(project_dir, records, space, config, search, plot=plot)
+
+        def trial_ended(trial, tuner_id):
+            metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
+            print(_progress_line(space, trial, metrics, tuner_id, oracle.max_trials), flush=True)
+            write(plot=False)
+
+        oracle.trial_end_hook = trial_ended
+        done = sum(t.status == "COMPLETED" for t in oracle.trials.values())
+        if done:
+            print(f"tune: resuming {project_dir}: {done} trials finished, they are not run again", flush=True)
+    with _quiet_retracing():
+        if who == "chief":
+            search_tuner.save()
+            _serve(oracle)
+        else:
+            search_tuner.search(epochs=epochs, verbose=0)
+    summary = {"project_dir": project_dir, "role": who, "rows": [], "best": None,
+               "rejected": getattr(oracle, "rejected", 0)}
+    if who == "worker":
+        summary["trials"] = {"run_here": search_tuner.trials_run}
+        return summary
+    rows = write(plot=True)
+    summary["trials"] = {}
+    for trial in oracle.trials.values():
+        summary["trials"][trial.status] = summary["trials"].get(trial.status, 0) + 1
+    summary.update(rows=rows, best=rows[0] if rows else None)
+    return summary
+
+
+class _ResNetTuner(keras_tuner.Tuner):
+    """A Keras Tuner `Tuner` for any of the feasible oracles, with Hyperband's epoch handling."""
+
+    trials_run = 0
+    print_progress = False
+
+    def _populate_initial_space(self):
+        # Keras Tuner builds the model (repeatedly) to discover the space; ours is declared as data.
+        hp = self.oracle.get_space()
+        self.hypermodel.declare_hyperparameters(hp)
+        self.oracle.update_space(hp)
+
+    def _build_hypermodel(self, hp):
+        model = super()._build_hypermodel(hp)
+        if "tuner/trial_id" in hp.values:  # Hyperband continues an earlier trial's best weights
+            model.load_weights(self._get_checkpoint_fname(hp.values["tuner/trial_id"]))
+        return model
+
+    def run_trial(self, trial, *args, **kwargs):
+        hp = trial.hyperparameters
+        if "tuner/epochs" in hp.values:
+            kwargs["epochs"] = hp.values["tuner/epochs"]
+            kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
+        start = time.perf_counter()
+        histories = super().run_trial(trial, *args, **kwargs)
+        metrics = tuner_utils.convert_to_metrics_dict(histories, self.oracle.objective)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        metrics.update(epochs=float(kwargs["epochs"]), seconds=time.perf_counter() - start)
+        self._last_metrics = metrics
+        return metrics
+
+    def on_trial_begin(self, trial):
+        self._last_metrics = {}
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)  # reports to the oracle (which prints the line unless remote) and saves
+        self.trials_run += 1
+        if self.print_progress:
+            print(_progress_line(self.hypermodel.space, trial, self._last_metrics, self.tuner_id,
+                                 self.oracle.max_trials), flush=True)
+        keras.backend.clear_session()  # release the trial's model and graphs before the next
+        gc.collect()
+
+
+def _progress_line(space, trial, metrics, tuner_id, max_trials):
+    values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    arch = space.architecture(values)
+    params, _ = space.count(values)
+    where = "" if tuner_id in (None, "tuner0") else f" [{tuner_id}]"
+    total = f"/{max_trials}" if max_trials else ""
+    if trial.status == "COMPLETED" and metrics.get("val_accuracy") is not None:
+        result = (f"val_acc {metrics['val_accuracy']:.4f} after {metrics.get('epochs') or 0:.0f} epochs "
+                  f"in {metrics.get('seconds') or 0:.0f} s")
+    else:
+        result = f"{trial.status} {((trial.message or '').strip().splitlines() or [''])[-1]}"
+    options = "".join(f" {name}={values[name]}" for name in space.open_options() if name in values)
+    return (f"trial {trial.trial_id}{total}{where}: blocks {'-'.join(map(str, arch['blocks']))} channels "
+            f"{'-'.join(map(str, arch['channels']))}{options}, {params / 1e6:.3f}M params: {result}")
+
+
+@contextlib.contextmanager
+def _quiet_retracing():
+    # Every trial is a new model, so TensorFlow's "triggered tf.function retracing" warning is
+    # expected; it would break the one line per trial.
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _check_resume(project_dir, described):
+    if not os.path.exists(os.path.join(project_dir, "oracle.json")):
+        return
+    stored_path = os.path.join(project_dir, "space.json")
+    if not os.path.exists(stored_path):
+        raise FileExistsError(f"{project_dir}: a Keras Tuner project without space.json (not made by "
+                              "`keras-resnet-cifar tune`); accepted: --overwrite to start over, or another --project")
+    differences = config_diff(read_json(stored_path), described)
+    if differences:
+        raise FileExistsError(
+            f"{project_dir}: received a search that differs from the one stored there, so it cannot resume:\n  "
+            + "\n  ".join(differences)
+            + "\naccepted: the same space and settings; fix: rerun with the stored ones, --overwrite, or another --project")
+
+
+def _load(config):
+    from keras_resnet_cifar.data import load_data
+
+    d = config.data
+    return load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction, train_subset=d.train_subset,
+                     seed=config.seed, verbose=config.verbose > 0)
+
+
+def _serve(oracle, poll=0.5):
+    """Serve `oracle` to the workers until every one has been told to stop.
+
+    Keras Tuner's `start_server` re-checks only every 20 s once the search is over and
+    cannot report a port it failed to bind; this is the same servicer and loop without both.
+    """
+    from concurrent import futures
+
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
+
+    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    servicer = OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise PermissionError(f"--oracle-port: cannot listen on {address} (in use, or not an address of this "
+                              "host); accepted: a free port and a local address (--oracle-ip, --oracle-port)")
+    server.start()
+    print(f"tune: chief serving the oracle on {address}; start the workers (--worker ID)", flush=True)
+    try:
+        while not (servicer.stop_triggered and exit_chief(oracle)):
+            time.sleep(poll)
+    finally:
+        server.stop(grace=1)
