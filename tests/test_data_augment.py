@@ -120,3 +120,13 @@ def test_augment_batch_is_reproducible_and_keeps_shapes(batch):
 def test_bad_augment_config_is_refused(kwargs):
     with pytest.raises(ValueError, match="AugmentConfig"):
         AugmentConfig(**kwargs)
+
+
+def test_standard_normal_matches_n01():
+    z = aug.standard_normal(tf.constant([101, 33]), SEED).numpy().ravel()  # odd size on purpose
+    assert z.shape == (3333,) and z.dtype == np.float32
+    z = aug.standard_normal(tf.constant([400_000]), SEED).numpy()
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert abs(np.mean(np.abs(z) > 1.96) - 0.05) < 0.003  # the tails, not only the moments
+    assert abs(np.mean(z ** 4) - 3) < 0.05
+    np.testing.assert_array_equal(z, aug.standard_normal(tf.constant([400_000]), SEED).numpy())
