@@ -90,7 +90,7 @@ def restore(model, run_dir, state):
     except (ValueError, KeyError) as error:
         raise ValueError(
             f"resume: checkpoint {path} does not match the model built from the run's config "
-            f"({_first_line(error)}); pass --force to start over or use another --workdir") from None
+            f"({_compact(error)!r}); pass --force to start over or use another --workdir") from None
 
 
 def _improves(value, best):
@@ -107,5 +107,5 @@ def _publish_and_clean(run_dir, state):
             os.remove(os.path.join(backup, name))
 
 
-def _first_line(error):
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+def _compact(error):
+    return " ".join(str(error).split())[:400] or type(error).__name__
