@@ -8,7 +8,7 @@ import os
 import sys
 
 # Subcommand modules, in the order `--help` lists them.
-COMMANDS = ["summary", "train", "evaluate", "export", "check_export", "predict", "experiment", "report", "tune"]
+COMMANDS = ["summary", "train", "evaluate", "export", "check_export", "predict", "experiment", "report", "tune", "plot"]
 
 # Errors a user can cause; anything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,

@@ -1,0 +1,1 @@
+"""Figures of the study (matplotlib `Figure`s, no pyplot state): one module per kind of figure."""
