@@ -71,13 +71,21 @@ def oracle_rate(space, proposals=300):
     return proposals / (time.perf_counter() - start), oracle.rejected
 
 
+def _cpu():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-oracle", action="store_true", help="skip the Keras Tuner oracle timing")
     args = parser.parse_args(argv)
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+    print(f"# {_cpu()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}; {args.samples:,} samples, {args.repeats} repeats")
     print("| space | raw size | checks/s (mean ± sd) | feasible share (95% CI) | feasible proposals/s (draws rejected) |")
     print("|---|---|---|---|---|")

@@ -63,6 +63,12 @@ class _Feasible:
               "the space is too small to sample: narrow --widths/--blocks or raise --max-params. Stopping.")
         return None
 
+    def reload(self):
+        # Keras Tuner re-queues every trial that oracle.json lists as ongoing. A kill between
+        # writing a finished trial's trial.json and oracle.json would re-run a finished trial.
+        super().reload()
+        self._retry_queue = [i for i in self._retry_queue if self.trials[i].status not in ("COMPLETED", "FAILED")]
+
     def get_state(self):
         return {**super().get_state(), "feasible_rejected": self.rejected}
 

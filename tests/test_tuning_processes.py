@@ -1,0 +1,129 @@
+"""Searches across processes: resume after a kill, and a chief with two workers on localhost.
+
+Each subprocess pays a TensorFlow import (~5-15 s here), so there are three in all.
+"""
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_resnet_cifar.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """ROOT/{train,test}/<class>/*.png: 4 train and 1 test image per class, 10 classes."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 4), ("test", 1)):
+        for label in range(10):
+            folder = root / split / f"class{label}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return str(root)
+
+
+def _args(image_folder, directory, max_trials):
+    return ["tune", "--tuner", "random", "--max-trials", str(max_trials), "--epochs", "1", "--data", image_folder,
+            "--val-fraction", "0.25", "--batch-size", "8", "--stages", "2", "--blocks", "1", "2",
+            "--widths", "4", "8", "16", "--max-params", "8000", "--directory", str(directory), "--project", "p"]
+
+
+def _statuses(project_dir):
+    found = {}
+    for path in glob.glob(os.path.join(project_dir, "trial_*", "trial.json")):
+        try:
+            with open(path) as handle:
+                trial = json.load(handle)
+            found[trial["trial_id"]] = (trial["status"], os.path.getmtime(path))
+        except (json.JSONDecodeError, OSError):  # being written
+            continue
+    return found
+
+
+def _env():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        env.pop(name, None)
+    return env
+
+
+def _lines(text):
+    return [line for line in text.splitlines() if line.startswith("trial ")]
+
+
+def test_killed_search_resumes_running_only_the_remaining_trials(image_folder, tmp_path, capsys):
+    project_dir = os.path.join(tmp_path, "p")
+    log = open(tmp_path / "first.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "keras_resnet_cifar", *_args(image_folder, tmp_path, 3)],
+                               stdout=log, stderr=subprocess.STDOUT, env=_env())
+    deadline = time.time() + 180
+    while time.time() < deadline and process.poll() is None:
+        if any(status == "COMPLETED" for status, _ in _statuses(project_dir).values()):
+            break
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    log.close()
+    before = {i: mtime for i, (status, mtime) in _statuses(project_dir).items() if status == "COMPLETED"}
+    assert 1 <= len(before) < 3, open(tmp_path / "first.log").read()[-3000:]
+
+    assert main(_args(image_folder, tmp_path, 3)) == 0
+    ran = [line.split()[1].split("/")[0] for line in _lines(capsys.readouterr().out)]
+    after = _statuses(project_dir)
+    assert sorted(after) == ["0", "1", "2"] and all(s == "COMPLETED" for s, _ in after.values())
+    assert sorted(ran) == sorted(set(after) - set(before))  # the rest ran, each once
+    assert all(after[i][1] == mtime for i, mtime in before.items())  # finished ones untouched
+
+
+def test_chief_and_two_workers_account_for_every_trial_once(image_folder, tmp_path, capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    codes = []
+    chief = threading.Thread(target=lambda: codes.append(main(
+        [*_args(image_folder, tmp_path, 4), "--chief", "--oracle-port", port])), daemon=True)
+    chief.start()
+    workers, logs = [], []
+    for name in ("w0", "w1"):
+        logs.append(open(tmp_path / f"{name}.log", "w+"))
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "keras_resnet_cifar", *_args(image_folder, tmp_path, 4), "--worker", name,
+             "--oracle-port", port], stdout=logs[-1], stderr=subprocess.STDOUT, env=_env()))
+    try:
+        chief.join(timeout=300)
+        for worker in workers:
+            worker.wait(timeout=60)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    outputs = []
+    for log in logs:
+        log.seek(0)
+        outputs.append(log.read())
+    assert codes == [0] and [w.returncode for w in workers] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+
+    by_worker = {name: [line.split()[1].split("/")[0] for line in _lines(out) if f"[{name}]" in line]
+                 for name, out in zip(("w0", "w1"), outputs)}
+    ran = by_worker["w0"] + by_worker["w1"]
+    assert sorted(ran) == ["0", "1", "2", "3"]  # every trial run, and by one worker only
+    assert all(by_worker.values()), by_worker  # both workers took trials
+    statuses = _statuses(os.path.join(tmp_path, "p"))
+    assert sorted(statuses) == ["0", "1", "2", "3"] and all(s == "COMPLETED" for s, _ in statuses.values())
+    chief_out = capsys.readouterr().out
+    assert f"127.0.0.1:{port}" in chief_out and len(_lines(chief_out)) == 4  # the chief logs each trial once
+    with open(os.path.join(tmp_path, "p", "leaderboard.json")) as handle:
+        assert sorted(r["trial"] for r in json.load(handle)["rows"]) == ["0", "1", "2", "3"]
