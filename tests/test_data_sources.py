@@ -178,6 +178,10 @@ def test_file_that_is_not_an_image(tmp_path):
     with pytest.raises(ValueError, match="notes.txt is not an image file"):
         load_data(tmp_path)
     (tmp_path / "train" / "cat" / "notes.txt").unlink()
+    (tmp_path / "test" / "labels.csv").write_text("x")
+    with pytest.raises(ValueError, match=r"test: files outside class folders \(labels.csv\)"):
+        load_data(tmp_path)
+    (tmp_path / "test" / "labels.csv").unlink()
     (tmp_path / "train" / "dog" / "001.png").write_bytes(b"not a png at all")
     with pytest.raises(ValueError, match=r"dog/001.png is not a readable image"):
         load_data(tmp_path)

@@ -1,4 +1,4 @@
-"""`--data`, `--data-dir`, `--val-fraction`, `--train-subset`, `--seed`: shared by train, tune, plot, experiment."""
+"""`--data`, `--data-dir`, `--val-fraction`, `--train-subset`, `--seed`, `--resize`: for train, tune, plot, experiment."""
 
 
 def add_data_args(parser, *, defaults=True):
@@ -18,6 +18,8 @@ def add_data_args(parser, *, defaults=True):
     group.add_argument("--train-subset", type=int, metavar="N", help="keep N training images, stratified")
     group.add_argument("--seed", type=int, default=0 if defaults else None,
                        help="seeds the split (and the rest of the run) (default 0)")
+    group.add_argument("--resize", action="store_true",
+                       help="image folders: resize every image to 32x32 instead of refusing other sizes")
     return group
 
 
@@ -25,4 +27,7 @@ def data_kwargs(args):
     """`load_data` keyword arguments from parsed args (options left None are omitted)."""
     names = {"data": "data", "data_dir": "data_dir", "val_fraction": "val_fraction",
              "train_subset": "train_subset", "seed": "seed"}
-    return {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr, None) is not None}
+    kwargs = {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr, None) is not None}
+    if getattr(args, "resize", False):
+        kwargs["resize"] = True
+    return kwargs

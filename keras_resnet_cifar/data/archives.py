@@ -1,4 +1,5 @@
 """Archives: safe, once-only extraction into a cache, and the official python-format batches."""
+import gzip
 import hashlib
 import io
 import os
@@ -8,6 +9,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,9 +62,7 @@ def open_archive(path, cache_dir=None):
             if _is_python_format([m.name for m in members]):
                 return "python", _read_python_batches(archive, members, path)
             return "folder", _extract(archive, _tar_members(members, path), cache_root, target)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
-        if isinstance(error, (FileNotFoundError, PermissionError)):
-            raise
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise ValueError(f"archive {path}: cannot be read, it is corrupt or truncated ({error}); accepted: a "
                          f"complete .tar.gz or .zip; download or copy it again") from error
 

@@ -27,7 +27,12 @@ def list_tree(root):
     classes = {}
     for split in ("train", "test"):
         folder = Path(root) / split
-        classes[split] = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+        entries = [e for e in os.scandir(folder) if not e.name.startswith(".")]
+        stray = sorted(e.name for e in entries if not e.is_dir())
+        if stray:
+            raise ValueError(f"image folder {folder}: files outside class folders ({', '.join(stray[:3])}); "
+                             f"accepted layout: {_LAYOUT}; move them into a class folder or delete them")
+        classes[split] = sorted(e.name for e in entries)
         if not classes[split]:
             raise FileNotFoundError(f"image folder {folder}: no class folders; accepted layout: {_LAYOUT}")
     if classes["train"] != classes["test"]:
