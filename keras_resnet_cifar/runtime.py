@@ -80,6 +80,16 @@ def make_strategy(name="auto"):
     return tf.distribute.get_strategy()
 
 
+def shard_for(strategy, dataset):
+    """Under multi-worker training, shard `dataset` by batches across workers (each batch is
+    the global batch, split over all replicas); elsewhere return it unchanged."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 def run_dir_for(workdir):
     """`workdir` itself, except on a multi-worker cluster's non-chief workers (per TF_CONFIG),
     which write their copies of the run files into workdir/.workers/<type><index>."""

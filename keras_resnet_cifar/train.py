@@ -12,7 +12,7 @@ from keras_resnet_cifar import rundir
 from keras_resnet_cifar.checkpoint import load_state, restore
 from keras_resnet_cifar.optimizers import coupled_l2, make_optimizer
 from keras_resnet_cifar.runtime import (describe_device, dtype_policy, jit_compile_arg,
-                                        make_strategy, run_dir_for, seeded, use_mixed_precision,
+                                        make_strategy, run_dir_for, seeded, shard_for, use_mixed_precision,
                                         versions)
 from keras_resnet_cifar.config_checks import check_config, check_data
 
@@ -120,9 +120,9 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra):
                   mean=d.mean, std=d.std)
     augment = AugmentConfig(crop=d.crop, pad=d.pad, hflip=d.hflip, vflip=d.vflip, noise_std=d.noise_std,
                             cutout=d.cutout)
-    train_ds = make_dataset(data.train, training=True, augment=augment, mixup_alpha=d.mixup_alpha,
-                            seed=config.seed, first_epoch=first, **common)
-    val_ds = make_dataset(data.val, training=False, **common) if len(data.val.labels) else None
+    train_ds = shard_for(strategy, make_dataset(data.train, training=True, augment=augment, mixup_alpha=d.mixup_alpha,
+                                                seed=config.seed, first_epoch=first, **common))
+    val_ds = shard_for(strategy, make_dataset(data.val, training=False, **common)) if len(data.val.labels) else None
     if config.verbose and first:
         print(f"{run_dir}: resuming after epoch {first} of {optim.epochs}")
     model.fit(train_ds, epochs=optim.epochs, initial_epoch=first, steps_per_epoch=steps,

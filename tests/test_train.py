@@ -208,3 +208,31 @@ def test_optimizers_and_where_weight_decay_goes():
         assert decayed["stem_conv/kernel"] and decayed["logits/kernel"]
         assert not decayed["stem_bn/gamma"] and not decayed["logits/bias"]
     assert isinstance(kinds["adam"], keras.optimizers.Optimizer)
+
+
+def test_mixed_precision_under_a_strategy_trains_and_resumes(mock_data, tmp_path):
+    """float16 compute with a loss-scale optimizer under MirroredStrategy (one CPU replica here):
+    the schedule still sets the rate, and an interrupted run resumes from its last committed epoch."""
+    import keras
+
+    from keras_resnet_cifar.data import from_arrays
+    from keras_resnet_cifar.train import train
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt  # before epoch 2 is committed
+
+    x, y = mock_data
+    config = TrainConfig(model=MICRO, optim=OptimConfig(epochs=3, batch_size=32, schedule="exp", gamma=0.5),
+                         mixed_precision="on", strategy="mirrored", histogram_freq=0, verbose=0)
+    split = from_arrays(x, y, x[::4], y[::4])
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path, data=split, callbacks=[Interrupt()])
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    assert [r["epoch"] for r in _history(str(tmp_path))] == ["1"]
+    metrics = train(config, tmp_path, data=split)
+    assert metrics["mixed_precision"] is True and metrics["strategy"] == "MirroredStrategy"
+    assert [float(r["lr"]) for r in _history(str(tmp_path))] == pytest.approx([0.1, 0.05, 0.025])
+    best = keras.saving.load_model(os.path.join(tmp_path, "best.keras"), compile=False)
+    assert best.get_layer("stem_conv").dtype_policy.name == "mixed_float16"
