@@ -35,7 +35,7 @@ def check_export(path, *, log=None):
     Example:
         for line in check_export("saved_models/resnet_cifar"): print(line)
     """
-    from keras_resnet_cifar.export import versions
+    from keras_resnet_cifar.export import list_versions
 
     path = os.fspath(path)
     if not os.path.isdir(path):
@@ -51,7 +51,7 @@ def check_export(path, *, log=None):
     if re.fullmatch(r"[0-9]+", os.path.basename(os.path.normpath(path))):
         folders = [path]
     else:
-        found = versions(path)
+        found = list_versions(path)
         if not found:
             raise ExportCheckError(f"layout: {path} has no numeric version folder, so TF Serving would serve "
                                    "nothing; accepted: saved_models/NAME/1/saved_model.pb ...; run "
@@ -87,6 +87,8 @@ def _check_version(folder, passed):
             class_names = json.load(handle)
     except ValueError as error:
         _fail(folder, "layout", f"class_names.json is not JSON ({error}); re-export")
+    if not isinstance(class_names, list) or not all(isinstance(name, str) for name in class_names):
+        _fail(folder, "layout", "class_names.json is not a JSON list of strings; re-export")
     passed(f"layout: {folder}: saved_model.pb, variables, {WARMUP_FILE}, class_names.json, export.json")
 
     proto = saved_model_pb2.SavedModel()

@@ -49,15 +49,15 @@ def export_model(source, name, *, version=None, base="saved_models", force=False
         raise ValueError(f"name: received {name!r}; accepted: letters, digits, '_', '.', '-', starting with a "
                          "letter or digit and not all digits, e.g. resnet_cifar")
     version = _parse_version(version)
-    loaded = load_source(source)  # before touching the disk: a bad source leaves nothing behind
     model_dir = pathlib.Path(base) / name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    existing = versions(model_dir)
+    existing = list_versions(model_dir)
     version = version if version is not None else max(existing, default=0) + 1
     final = model_dir / str(version)
     if final.exists() and not force:
         raise FileExistsError(f"version: {final} exists; accepted: a new version (the next free one is "
                               f"{max(existing, default=0) + 1}: omit --version), or --force to replace it")
+    loaded = load_source(source)  # before touching the disk: a bad source leaves nothing behind
+    model_dir.mkdir(parents=True, exist_ok=True)
     temp = pathlib.Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=model_dir))
     try:
         _write_version(temp, loaded, name, version)
@@ -76,7 +76,7 @@ def export_model(source, name, *, version=None, base="saved_models", force=False
     return final
 
 
-def versions(model_dir):
+def list_versions(model_dir):
     """The numeric version folders of `model_dir`, as sorted ints (what TF Serving would load)."""
     model_dir = pathlib.Path(model_dir)
     if not model_dir.is_dir():
@@ -107,7 +107,7 @@ def write_models_config(base):
                              "the next export rewrites it") from None
     known = {entry.name for entry in config.model_config_list.config}
     for model_dir in sorted(pathlib.Path(base).iterdir()):
-        if model_dir.is_dir() and model_dir.name not in known and versions(model_dir):
+        if model_dir.is_dir() and model_dir.name not in known and list_versions(model_dir):
             entry = config.model_config_list.config.add(
                 name=model_dir.name, base_path=f"/models/{model_dir.name}", model_platform="tensorflow")
             entry.model_version_policy.all.SetInParent()

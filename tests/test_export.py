@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from keras_resnet_cifar.constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-from keras_resnet_cifar.export import export_model, versions
+from keras_resnet_cifar.export import export_model, list_versions
 from keras_resnet_cifar.serving import SIGNATURE_INPUTS
 from test_export_support import CLASS_NAMES, MEAN, encode, reference_probabilities, run_python, shared_export
 
@@ -125,11 +125,11 @@ def test_killed_export_leaves_no_version_and_the_next_succeeds(shared, tmp_path)
     finally:
         process.kill()
         process.wait()
-    assert versions(base / "tiny") == [1] and not (base / "models.config").exists()
+    assert list_versions(base / "tiny") == [1] and not (base / "models.config").exists()
     leftovers = [name for name in os.listdir(base / "tiny") if name != "1"]
     assert len(leftovers) == 1 and leftovers[0].startswith(".export-2-")
     path = export_model(shared.run_dir, "tiny", base=base, verbose=False)  # the next free version
-    assert path == base / "tiny" / "2" and versions(base / "tiny") == [1, 2]
+    assert path == base / "tiny" / "2" and list_versions(base / "tiny") == [1, 2]
     assert (path / "assets.extra" / "tf_serving_warmup_requests").is_file()
     assert 'name: "tiny"' in (base / "models.config").read_text()
 
@@ -146,7 +146,7 @@ def test_versions_force_and_a_bare_keras_file(shared, tmp_path, capsys):
     shutil.copy(shared.run_dir / "best.keras", bare)
     path = export_model(bare, "tiny", version="1", base=base, force=True)
     assert "no config.json" in capsys.readouterr().out
-    assert versions(base / "tiny") == [1, 2] and sorted(os.listdir(base / "tiny")) == ["1", "2"]
+    assert list_versions(base / "tiny") == [1, 2] and sorted(os.listdir(base / "tiny")) == ["1", "2"]
     assert json.loads((path / "class_names.json").read_text()) == list(CIFAR10_CLASSES)
     assert not (path / "config.json").exists()
     assert json.loads((path / "export.json").read_text())["preprocessing"]["mean"] == list(CIFAR10_MEAN)
