@@ -111,13 +111,14 @@ def get_experiment(name):
     return EXPERIMENTS[name]
 
 
-def experiment_cells(name, *, presets=None, epochs=None, train_subset=None, base_config=None,
+def experiment_cells(name, *, presets=None, variants=None, epochs=None, train_subset=None, base_config=None,
                      scale_schedule=True):
     """The cells of experiment `name`: every preset x variant, each with its full `TrainConfig`.
 
     Args:
         name: one of `EXPERIMENTS` (optimizers, schedules, regularization, activations,
             orderings, mixup).
+        variants: names of the variants to keep (e.g. ["a", "e"]). Default all of them.
         presets: model presets to run the variants on. Default the experiment's (all four of
             Table 1 for optimizers, resnet24 otherwise).
         epochs: int, overrides the base config's epochs. Default None (keep them).
@@ -141,12 +142,17 @@ def experiment_cells(name, *, presets=None, epochs=None, train_subset=None, base
     experiment = get_experiment(name)
     base = base_config or TrainConfig()
     presets = tuple(presets or experiment.presets)
+    known = [v.name for v in experiment.variants]
+    unknown = [v for v in (variants or ()) if v not in known]
+    if unknown:
+        raise ValueError(f"variants: received {unknown} for experiment {name!r}; accepted: {', '.join(known)}")
+    chosen = [v for v in experiment.variants if not variants or v.name in variants]
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs: received {epochs!r}; accepted: an integer >= 1 (--epochs)")
     cells = []
     for preset in presets:
         shape = {key: tuple(value) for key, value in get_preset(preset).items()}
-        for variant in experiment.variants:
+        for variant in chosen:
             config = base.replace(model=shape).replace(**variant.overrides)
             if train_subset is not None:
                 config = config.replace(data={"train_subset": train_subset})
@@ -167,14 +173,15 @@ def _scaled(optim, epochs):
         warmup_epochs=min(round(optim.warmup_epochs * ratio), epochs - 1))
 
 
-def run_experiment(name, workdir, *, presets=None, epochs=None, train_subset=None, seeds=1, data=None,
+def run_experiment(name, workdir, *, presets=None, variants=None, epochs=None, train_subset=None, seeds=1, data=None,
                    base_config=None, scale_schedule=True, command=None):
     """Train every cell x seed of experiment `name` in `workdir`, then write results and figure.
 
     Args:
         name: one of `EXPERIMENTS`.
         workdir: the experiment's folder; runs go to workdir/runs/<cell>/seed<k>.
-        presets, epochs, train_subset, base_config, scale_schedule: see `experiment_cells`.
+        presets, variants, epochs, train_subset, base_config, scale_schedule: see
+            `experiment_cells`.
         seeds: int >= 1, runs per cell with seeds base.seed, base.seed + 1, ... Default 1.
         data: a `CifarData` used by every run (e.g. `data.from_arrays(...)`); default each
             seed loads `base_config.data`'s source once, split with that seed.
@@ -195,9 +202,10 @@ def run_experiment(name, workdir, *, presets=None, epochs=None, train_subset=Non
         raise ValueError("train_subset: received it together with in-memory data; accepted: one of them "
                          "(subset the data yourself, e.g. from_arrays(..., train_subset=N))")
     experiment = get_experiment(name)
-    cells = experiment_cells(name, presets=presets, epochs=epochs, train_subset=train_subset,
+    cells = experiment_cells(name, presets=presets, variants=variants, epochs=epochs, train_subset=train_subset,
                              base_config=base_config, scale_schedule=scale_schedule)
-    arguments = {"presets": list(dict.fromkeys(c.group for c in cells)), "epochs": epochs,
+    arguments = {"presets": list(dict.fromkeys(c.group for c in cells)),
+                 "variants": list(dict.fromkeys(c.variant for c in cells)), "epochs": epochs,
                  "train_subset": train_subset, "scale_schedule": scale_schedule,
                  "data": None if data is None else data.source}
     if command is None:

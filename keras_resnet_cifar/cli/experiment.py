@@ -15,6 +15,8 @@ def register(subparsers):
     parser.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME", help=names)
     parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), metavar="PRESET",
                         help="models to run the grid on (default: the study's; optimizers uses all four)")
+    parser.add_argument("--variants", nargs="+", metavar="VARIANT",
+                        help="run only these settings of the grid (names as --dry-run lists them after the preset)")
     parser.add_argument("--epochs", type=int, help="epochs per run (default the base config's, 50)")
     parser.add_argument("--train-subset", type=int, metavar="N", help="train on N images (stratified)")
     parser.add_argument("--seeds", type=int, default=1, help="runs per cell, for mean and std (default 1)")
@@ -36,6 +38,8 @@ def _command(args):
     parts = ["keras-resnet-cifar", "experiment", args.name]
     if args.presets:
         parts += ["--presets", *args.presets]
+    if args.variants:
+        parts += ["--variants", *args.variants]
     for flag in ("epochs", "train_subset", "seeds", "workdir", "data", "data_dir", "batch_size", "config"):
         value = getattr(args, flag)
         if value is not None and not (flag == "seeds" and value == 1):
@@ -61,7 +65,7 @@ def run(args):
     if args.batch_size is not None:
         base = base.replace(optim={"batch_size": args.batch_size})
     args.workdir = args.workdir or os.path.join("experiments", args.name)
-    options = dict(presets=args.presets, epochs=args.epochs, train_subset=args.train_subset,
+    options = dict(presets=args.presets, variants=args.variants, epochs=args.epochs, train_subset=args.train_subset,
                    base_config=base, scale_schedule=not args.keep_schedule)
     if args.dry_run:
         for cell in experiment_cells(args.name, **options):
