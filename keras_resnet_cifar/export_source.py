@@ -50,8 +50,8 @@ def load_source(source):
     else:
         raise FileNotFoundError(f"source: {source} does not exist; accepted: {_ACCEPTED}")
 
-    model = _load_model(model_path)
     notes = []
+    model = _as_float32(_load_model(model_path), notes)
     train_config = _read_json(os.path.join(folder, "config.json"), dict)
     normalize, mean, std = _preprocessing(train_config, folder, notes)
     class_names = _class_names(folder, int(model.output_shape[-1]), notes)
@@ -73,6 +73,25 @@ def _load_model(path):
         raise ValueError(f"source: {path} maps {input_shape} to {output_shape}; accepted: a model from "
                          "image batches (None, H, W, 3) to logits (None, num_classes), as build_resnet makes")
     return model
+
+
+def _as_float32(model, notes):
+    """The model rebuilt to compute in float32 with the same weights, if it was saved under mixed precision.
+
+    A run trained with mixed_float16 on a GPU saves that policy in every layer; served on
+    CPU it would compute (and return logits) in float16: slower there and less precise.
+    """
+    policies = sorted({layer.dtype_policy.name for layer in model.layers if layer.dtype_policy.compute_dtype != "float32"})
+    if not policies:
+        return model
+    config = model.get_config()
+    for layer in config["layers"]:
+        layer["config"]["dtype"] = "float32"
+    rebuilt = type(model).from_config(config)
+    rebuilt.set_weights(model.get_weights())
+    notes.append(f"the model was saved under the {', '.join(policies)} dtype policy: exported computing in "
+                 "float32 with the same weights")
+    return rebuilt
 
 
 def _read_json(path, kind):

@@ -279,3 +279,25 @@ def test_cli_export_reports_errors_in_one_line(shared, tmp_path, capsys):
     assert error.startswith("keras-resnet-cifar export: error: version:") and "\n" not in error
     assert main(["export", str(shared.run_dir), "--name", "tiny", "--base", str(base), "--version", "x"]) == 2
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_mixed_precision_model_is_served_in_float32(tmp_path):
+    import keras
+
+    from keras_resnet_cifar import PRESETS, build_resnet
+    from keras_resnet_cifar.export_source import load_source
+
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        mixed = build_resnet(**PRESETS["tiny"], activation="swish", activation_coef=1.5)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    mixed.save(tmp_path / "mixed.keras")
+    loaded = load_source(tmp_path / "mixed.keras")
+    assert {layer.dtype_policy.name for layer in loaded.model.layers} == {"float32"}
+    assert any("mixed_float16" in note for note in loaded.notes)
+    reference = build_resnet(**PRESETS["tiny"], activation="swish", activation_coef=1.5)
+    reference.set_weights(mixed.get_weights())
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(loaded.model(x)), np.asarray(reference(x)), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(loaded.model(x)), np.asarray(mixed(x), dtype=np.float32), atol=0.05)
