@@ -2,6 +2,9 @@
 
 Each kind is an entry of `KINDS`: name -> (register(parser), run(args)). Add a figure by adding one.
 """
+import os
+
+from keras_resnet_cifar.cli.common import add_model_args, model_kwargs
 from keras_resnet_cifar.cli.data_args import add_data_args, data_kwargs
 
 
@@ -22,9 +25,155 @@ def _run_augmentations(args):
                               seed=args.seed)
 
 
+def _register_none(parser):
+    pass
+
+
+def _run_activations(args):
+    from keras_resnet_cifar.plots.activations import plot_activations
+
+    return plot_activations()
+
+
+def _register_schedules(parser):
+    parser.add_argument("--epochs", type=int, default=50, help="epochs drawn (default 50, as in the study)")
+    parser.add_argument("--lr", type=float, default=0.1, help="initial learning rate (default 0.1)")
+    parser.add_argument("--log", action="store_true", help="logarithmic learning-rate axis")
+
+
+def _run_schedules(args):
+    from keras_resnet_cifar.config import OptimConfig
+    from keras_resnet_cifar.plots.schedules import plot_schedules
+
+    return plot_schedules(epochs=args.epochs, optim=OptimConfig(lr=args.lr), log_scale=args.log)
+
+
+def _register_runs(parser):
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="training run folders (history.csv)")
+
+
+def _run_label(path):
+    parts = os.path.normpath(path).split(os.sep)
+    return os.path.join(*parts[-2:]) if parts[-1].startswith("seed") and len(parts) > 1 else parts[-1]
+
+
+def _run_history(args):
+    from keras_resnet_cifar.plots.comparison import plot_runs
+    from keras_resnet_cifar.plots.history import plot_history, read_history
+
+    paths = [os.path.join(run, "history.csv") for run in args.runs]
+    for path in paths:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"history: {path!r} does not exist; accepted: run folders written by `train`")
+    if len(paths) == 1:
+        return plot_history(paths[0], title=_run_label(args.runs[0]))
+    return plot_runs({_run_label(run): read_history(path) for run, path in zip(args.runs, paths)})
+
+
+def _register_run(parser):
+    parser.add_argument("run", metavar="RUN_DIR", help="a training run folder")
+
+
+def _register_weights(parser):
+    _register_run(parser)
+    parser.add_argument("--max-epochs", type=int, default=10, help="epochs drawn, evenly spaced (default 10)")
+
+
+def _run_weights(args):
+    from keras_resnet_cifar.plots.weights import plot_weights
+
+    return plot_weights(args.run, max_epochs=args.max_epochs)
+
+
+def _run_confusion(args):
+    from keras_resnet_cifar.plots.confusion import plot_confusion
+    from keras_resnet_cifar.rundir import read_json
+
+    path = os.path.join(args.run, "metrics.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"confusion: {path!r} does not exist; accepted: a finished run folder (metrics.json)")
+    metrics = read_json(path)
+    names = read_json(os.path.join(args.run, "class_names.json"))
+    return plot_confusion(metrics["confusion_matrix"], names,
+                          title=f"Confusion matrix, {metrics.get('num_test', '')} test images ({metrics.get('data_source')})")
+
+
+def _register_gradcam(parser):
+    parser.add_argument("model", metavar="RUN_DIR|MODEL.keras", help="a run folder (its best.keras) or a .keras file")
+    parser.add_argument("--images", type=int, default=4, help="test images to explain (default 4)")
+    add_data_args(parser, defaults=False)
+
+
+def _run_gradcam(args):
+    import keras
+    import numpy as np
+
+    import keras_resnet_cifar.layers  # noqa: F401  (registers the custom layers for loading)
+    from keras_resnet_cifar.config import TrainConfig
+    from keras_resnet_cifar.data import load_data, normalize_images
+    from keras_resnet_cifar.plots.gradcam import plot_gradcam
+    from keras_resnet_cifar.rundir import read_json
+
+    folder = args.model if os.path.isdir(args.model) else os.path.dirname(os.path.abspath(args.model))
+    model_path = os.path.join(args.model, "best.keras") if os.path.isdir(args.model) else args.model
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(f"gradcam: received {args.model!r}; accepted: a run folder holding best.keras or a .keras file")
+    config_path = os.path.join(folder, "config.json")
+    config = TrainConfig.from_dict(read_json(config_path)) if os.path.exists(config_path) else TrainConfig()
+    source = args.data or config.data.source
+    data = load_data(source, data_dir=args.data_dir or config.data.data_dir, val_fraction=0.0,
+                     resize=getattr(args, "resize", False), verbose=False)
+    names_path = os.path.join(folder, "class_names.json")
+    if os.path.exists(names_path) and list(read_json(names_path)) != list(data.class_names):
+        raise ValueError(f"gradcam: the data's classes {list(data.class_names)} differ from the run's "
+                         f"{read_json(names_path)}; pass the data the model was trained on (--data)")
+    count = min(args.images, len(data.test.labels))
+    if count < 1:
+        raise ValueError(f"--images: received {args.images}; accepted: an integer >= 1")
+    pick = np.sort(np.random.default_rng(args.seed or 0).choice(len(data.test.labels), count, replace=False))
+    images, labels = data.test.images[pick], data.test.labels[pick]
+    d = config.data
+    inputs = normalize_images(images, d.mean, d.std) if d.normalize else images.astype("float32") / 255.0
+    model = keras.saving.load_model(model_path, compile=False)
+    if model.output_shape[-1] != data.num_classes:
+        raise ValueError(f"gradcam: the model outputs {model.output_shape[-1]} classes but the data has "
+                         f"{data.num_classes}; pass the data the model was trained on (--data)")
+    return plot_gradcam(model, images, inputs=inputs, labels=labels, class_names=data.class_names)
+
+
+def _register_architecture(parser):
+    add_model_args(parser, default_preset="resnet24")
+
+
+def _run_architecture(args):
+    import tempfile
+
+    from matplotlib.figure import Figure
+    from matplotlib.image import imread
+
+    from keras_resnet_cifar.spec import ResNetSpec
+    from keras_resnet_cifar.summary import plot_architecture
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "architecture.png")
+        plot_architecture(ResNetSpec.create(**model_kwargs(args)), path)
+        image = imread(path)
+    fig = Figure(figsize=(image.shape[1] / 100, image.shape[0] / 100), dpi=100)
+    fig.figimage(image)
+    return fig
+
+
 KINDS = {
     "augmentations": ("Figure 10: each augmentation on a few training images", _register_augmentations,
                       _run_augmentations),
+    "activations": ("Figure 7: the activations of Table 3 with their coefficients", _register_none, _run_activations),
+    "schedules": ("Figure 5: the learning rate of each schedule", _register_schedules, _run_schedules),
+    "history": ("Figures 4-6, 8, 11: loss and accuracy of one run, or several overlaid", _register_runs, _run_history),
+    "weights": ("Figure 12: each stage's weight distribution across epochs", _register_weights, _run_weights),
+    "gradcam": ("Figure 13: Grad-CAM of each stage's output on test images", _register_gradcam, _run_gradcam),
+    "architecture": ("Figure 14: the network drawn by keras.utils.plot_model (needs pydot, Graphviz)",
+                     _register_architecture, _run_architecture),
+    "confusion": ("Figure 15: the test confusion matrix of a run (rows true)", _register_run, _run_confusion),
 }
 
 
