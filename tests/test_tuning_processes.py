@@ -127,3 +127,22 @@ def test_chief_and_two_workers_account_for_every_trial_once(image_folder, tmp_pa
     assert f"127.0.0.1:{port}" in chief_out and len(_lines(chief_out)) == 4  # the chief logs each trial once
     with open(os.path.join(tmp_path, "p", "leaderboard.json")) as handle:
         assert sorted(r["trial"] for r in json.load(handle)["rows"]) == ["0", "1", "2", "3"]
+
+
+def test_chief_reports_a_port_it_cannot_bind(monkeypatch):
+    from keras_resnet_cifar.tuning.distributed import role, serve_oracle
+    from keras_resnet_cifar.tuning.oracle import FeasibleRandomSearchOracle
+    from keras_resnet_cifar.tuning.space import SearchSpace
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+        monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(taken.getsockname()[1]))
+        assert role() == "chief"
+        with pytest.raises(PermissionError, match="cannot listen on 127.0.0.1"):
+            serve_oracle(FeasibleRandomSearchOracle(SearchSpace.create(), max_trials=1))
+    monkeypatch.delenv("KERASTUNER_ORACLE_PORT")
+    with pytest.raises(ValueError, match="KERASTUNER_ORACLE_PORT"):
+        role()

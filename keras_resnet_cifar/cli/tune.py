@@ -1,6 +1,8 @@
 """`keras-resnet-cifar tune`: AutoML search with Keras Tuner under the trainable-parameter budget."""
 import os
 
+from keras_resnet_cifar.cli.data_args import add_data_args
+
 _ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 
 
@@ -39,15 +41,10 @@ def register(subparsers):
     space.add_argument("--default-blocks", type=int, nargs="+", help="the hypermodel's default (with "
                        "--default-channels); default: the training config's model if it fits, else the smallest")
     space.add_argument("--default-channels", type=int, nargs="+")
+    add_data_args(parser, defaults=False)  # --train-subset: images per trial (fidelity); --seed also seeds the oracle
     training = parser.add_argument_group("training settings not searched")
     training.add_argument("--config", metavar="FILE.json", help="a TrainConfig (e.g. a run's config.json)")
-    training.add_argument("--data", help="tfds (default), an image-folder tree, a .tar.gz/.zip of one, "
-                          "or cifar-10-python.tar.gz")
-    training.add_argument("--data-dir", help="tfds data_dir, or where archives are extracted")
-    training.add_argument("--train-subset", type=int, metavar="N", help="train each trial on N images (fidelity)")
-    training.add_argument("--val-fraction", type=float, help="validation share of train (default 0.1; never test)")
     training.add_argument("--batch-size", type=int, help="default 128")
-    training.add_argument("--seed", type=int, help="seeds the oracle, split and initialisation (default 0)")
     dist = parser.add_argument_group("distributed (Keras Tuner chief/worker; or set KERASTUNER_* yourself)")
     role = dist.add_mutually_exclusive_group()
     role.add_argument("--chief", action="store_true", help="serve the oracle; workers train")
@@ -98,7 +95,7 @@ def run(args):
         _set_role(args)
         summary = run_search(config, space, tuner=args.tuner, max_trials=args.max_trials, epochs=epochs,
                              train_subset=args.train_subset, directory=args.directory, project=args.project,
-                             overwrite=args.overwrite, factor=args.factor)
+                             overwrite=args.overwrite, factor=args.factor, resize=args.resize)
     finally:
         for name, value in saved.items():
             if value is None:

@@ -11,6 +11,7 @@ distribution restricted to the feasible set). Random proposals go through
 draws.
 """
 import random
+import warnings
 
 import keras_tuner
 import numpy as np
@@ -146,8 +147,12 @@ class FeasibleBayesianOracle(_Feasible, keras_tuner.oracles.BayesianOptimization
         initial = self.num_initial_points or max(3 * len(self._nonfixed_space()), 3)
         if len(completed) < initial or not self._nonfixed_space():
             return self._random_populate_space()
+        from sklearn.exceptions import ConvergenceWarning
+
         x, y = self._vectorize_trials()
-        self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0), np.nan_to_num(y, posinf=0, neginf=0))
+        with warnings.catch_warnings():  # flat scores early in a search make the kernel fit warn
+            warnings.simplefilter("ignore", category=ConvergenceWarning)
+            self.gpr.fit(np.nan_to_num(x, posinf=0, neginf=0), np.nan_to_num(y, posinf=0, neginf=0))
         candidates = []
         for _ in range(self.num_candidates):
             values = self._random_values()

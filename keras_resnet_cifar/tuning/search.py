@@ -3,9 +3,8 @@
 Results live in `directory/project/` in Keras Tuner's own format; running the same search
 again continues it (finished trials are never re-run, an interrupted one is), `overwrite`
 starts over, and a changed space or setting is refused with the differences listed.
-Distributed: Keras Tuner's chief/worker protocol, set by KERASTUNER_TUNER_ID ("chief" or a
-worker id), KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT. The chief only serves the
-oracle (no data, no training); each worker trains the trials it is given.
+Distributed: see `distributed.py`; the chief only serves the oracle (no data, no training),
+each worker trains the trials it is given.
 """
 import contextlib
 import gc
@@ -19,6 +18,7 @@ from keras_tuner.src.engine import tuner_utils
 from keras_resnet_cifar.config import config_diff
 from keras_resnet_cifar.rundir import read_json, write_json
 from keras_resnet_cifar.tuning import leaderboard
+from keras_resnet_cifar.tuning.distributed import role, serve_oracle
 from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
 from keras_resnet_cifar.tuning.oracle import ORACLES
 
@@ -26,19 +26,8 @@ TUNERS = tuple(ORACLES)
 _NOT_COMPARED = ("verbose",)  # training settings a resume may change
 
 
-def role():
-    """"chief", "worker" or "standalone", from the KERASTUNER_* environment variables."""
-    if "KERASTUNER_ORACLE_IP" not in os.environ:
-        return "standalone"
-    missing = [v for v in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(v)]
-    if missing:
-        raise ValueError(f"distributed search: KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} not; "
-                         "accepted: all three variables, or --chief / --worker ID with --oracle-port")
-    return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
-
-
 def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, train_subset=None,
-               directory="tuner", project="resnet_cifar", overwrite=False, data=None, factor=3):
+               directory="tuner", project="resnet_cifar", overwrite=False, data=None, factor=3, resize=False):
     """Search `space` under its budget; returns a summary dict and writes the leaderboard.
 
     Args:
@@ -52,6 +41,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
         overwrite: delete an earlier search in that folder first. Default False (resume).
         data: a CifarData; default `load_data` with `config.data` and `train_subset`.
         factor: Hyperband's reduction factor. Default 3.
+        resize: image folders: resize every image to 32x32 (see `load_data`). Default False.
 
     Returns:
         dict: project_dir, role, trials (count by status), rejected (proposals over budget that
@@ -74,7 +64,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
     trial_config = config.replace(optim={"epochs": epochs}, data={"train_subset": train_subset})
     check_config(trial_config)
     search = {"tuner": tuner, "epochs": epochs, "train_subset": train_subset, "factor": factor,
-              "objective": "val_accuracy", "seed": config.seed}
+              "objective": "val_accuracy", "seed": config.seed, "resize": resize}
     described = {"space": space.describe(), "search": search,
                  "training": {k: v for k, v in trial_config.to_dict().items() if k not in _NOT_COMPARED}}
     if who == "worker" and overwrite:
@@ -82,39 +72,26 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
     if not overwrite:
         _check_resume(project_dir, described)
     if who != "chief":
-        data = data if data is not None else _load(trial_config)
+        data = data if data is not None else _load(trial_config, resize)
         if len(data.val.labels) == 0:
             raise ValueError("val_fraction: received 0 (no validation split); accepted: a fraction in (0, 1): "
                              "trials are ranked on validation accuracy, never on test (--val-fraction)")
         check_data(trial_config, data)
-    kwargs = {"max_epochs": epochs, "factor": factor} if tuner == "hyperband" else {"max_trials": max_trials}
-    oracle = ORACLES[tuner](space, seed=config.seed + 1, **kwargs)  # Keras Tuner reads seed 0 as "none"
-    oracle.max_trials = max_trials
+    oracle = _make_oracle(tuner, space, max_trials, epochs, factor, config.seed)
     search_tuner = _ResNetTuner(oracle=oracle, hypermodel=ResNetHyperModel(space, trial_config, data),
                                 directory=os.fspath(directory), project_name=project, overwrite=overwrite)
     search_tuner.print_progress = who == "worker"
     if who != "worker":
         os.makedirs(project_dir, exist_ok=True)
         write_json(os.path.join(project_dir, "space.json"), described)
-        oracle.verbose = 0  # Keras Tuner's tables; one line per trial instead
-
-        def write(plot):
-            records = leaderboard.trial_records(oracle.trials.values())
-            return leaderboard.write_results(project_dir, records, space, config, search, plot=plot)
-
-        def trial_ended(trial, tuner_id):
-            metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
-            print(_progress_line(space, trial, metrics, tuner_id, oracle.max_trials), flush=True)
-            write(plot=False)
-
-        oracle.trial_end_hook = trial_ended
+        write = _report_each_trial(oracle, project_dir, space, config, search)
         done = sum(t.status == "COMPLETED" for t in oracle.trials.values())
         if done:
             print(f"tune: resuming {project_dir}: {done} trials finished, they are not run again", flush=True)
     with _quiet_retracing():
         if who == "chief":
             search_tuner.save()
-            _serve(oracle)
+            serve_oracle(oracle)
         else:
             search_tuner.search(epochs=epochs, verbose=0)
     summary = {"project_dir": project_dir, "role": who, "rows": [], "best": None,
@@ -128,6 +105,31 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
         summary["trials"][trial.status] = summary["trials"].get(trial.status, 0) + 1
     summary.update(rows=rows, best=rows[0] if rows else None)
     return summary
+
+
+def _make_oracle(tuner, space, max_trials, epochs, factor, seed):
+    kwargs = {"max_epochs": epochs, "factor": factor} if tuner == "hyperband" else {"max_trials": max_trials}
+    oracle = ORACLES[tuner](space, seed=seed + 1, **kwargs)  # Keras Tuner reads seed 0 as "no seed"
+    if tuner == "bayesian":  # 3 random trials per open dimension, but at most half the trials
+        oracle.num_initial_points = max(3, min(3 * len(oracle._nonfixed_space()), max_trials // 2))
+    oracle.max_trials = max_trials  # Hyperband too: it stops there even mid-bracket
+    oracle.verbose = 0  # Keras Tuner's tables; one line per trial instead
+    return oracle
+
+
+def _report_each_trial(oracle, project_dir, space, config, search):
+    """Print a line and refresh the leaderboard whenever the oracle ends a trial; returns the writer."""
+    def write(plot):
+        records = leaderboard.trial_records(oracle.trials.values())
+        return leaderboard.write_results(project_dir, records, space, config, search, plot=plot)
+
+    def trial_ended(trial, tuner_id):
+        metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
+        print(_progress_line(space, trial, metrics, tuner_id, oracle.max_trials), flush=True)
+        write(plot=False)
+
+    oracle.trial_end_hook = trial_ended
+    return write
 
 
 class _ResNetTuner(keras_tuner.Tuner):
@@ -221,41 +223,9 @@ def _check_resume(project_dir, described):
             + "\naccepted: the same space and settings; fix: rerun with the stored ones, --overwrite, or another --project")
 
 
-def _load(config):
+def _load(config, resize):
     from keras_resnet_cifar.data import load_data
 
     d = config.data
     return load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction, train_subset=d.train_subset,
-                     seed=config.seed, verbose=config.verbose > 0)
-
-
-def _serve(oracle, poll=0.5):
-    """Serve `oracle` to the workers until every one has been told to stop.
-
-    Keras Tuner's `start_server` re-checks only every 20 s once the search is over and
-    cannot report a port it failed to bind; this is the same servicer and loop without both.
-    """
-    from concurrent import futures
-
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
-
-    address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    servicer = OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        raise PermissionError(f"--oracle-port: cannot listen on {address} (in use, or not an address of this "
-                              "host); accepted: a free port and a local address (--oracle-ip, --oracle-port)")
-    server.start()
-    print(f"tune: chief serving the oracle on {address}; start the workers (--worker ID)", flush=True)
-    try:
-        while not (servicer.stop_triggered and exit_chief(oracle)):
-            time.sleep(poll)
-    finally:
-        server.stop(grace=1)
+                     seed=config.seed, resize=resize, verbose=config.verbose > 0)

@@ -14,10 +14,10 @@ import numbers
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.params import count_network
 from keras_resnet_cifar.spec import ResNetSpec, resolve_activation, resolve_block_order
+from keras_resnet_cifar.tuning.dimensions import (budget as _budget, choices as _choices, floats as _floats,
+                                                  ints as _ints, optimizer as _optimizer, value_range as _range)
 
 DEFAULT_WIDTHS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-OPTIMIZERS = ("sgd", "sgdn", "adagrad", "adadelta", "adam", "adamw")
-_ARCH_CHOICES = ("stages", "kernel_sizes", "block_orders")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,63 +256,3 @@ class SearchSpace:
         if order not in self.block_orders:
             return f"block_order {order!r} not one of {list(self.block_orders)}"
         return None
-
-
-def _as_tuple(name, value):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-        value = (value,)
-    if not value:
-        raise ValueError(f"{name}: received an empty list; accepted: one value (fixed) or several (searched)")
-    return tuple(value)
-
-
-def _ints(name, value, minimum):
-    items = _as_tuple(name, value)
-    for item in items:
-        if not isinstance(item, numbers.Integral) or isinstance(item, bool) or item < minimum:
-            raise ValueError(f"{name}: received {list(items)}; accepted: integers >= {minimum}")
-    return tuple(sorted({int(i) for i in items}))
-
-
-def _floats(name, value):
-    items = _as_tuple(name, value)
-    for item in items:
-        if not isinstance(item, numbers.Real) or isinstance(item, bool) or item < 0:
-            raise ValueError(f"{name}: received {list(items)}; accepted: numbers >= 0")
-    return tuple(sorted({float(i) for i in items}))
-
-
-def _choices(name, value, resolve):
-    seen = []
-    for item in _as_tuple(name, value):
-        try:
-            canonical = resolve(item)
-        except ValueError as error:
-            raise ValueError(f"{name}: {error}") from None
-        if canonical not in seen:
-            seen.append(canonical)
-    return tuple(seen)
-
-
-def _range(name, value, kind, positive=False):
-    items = _as_tuple(name, value)
-    low_ok = (lambda v: v > 0) if positive else (lambda v: v >= 1)
-    bad = [v for v in items if not isinstance(v, numbers.Real) or isinstance(v, bool)
-           or (kind is int and not isinstance(v, numbers.Integral)) or not low_ok(v)]
-    if len(items) > 2 or bad or items[0] > items[-1]:
-        accepted = "numbers > 0" if positive else "integers >= 1"
-        raise ValueError(f"{name}: received {list(items)}; accepted: one value (fixed) or low high "
-                         f"(searched, low <= high), {accepted}")
-    return (kind(items[0]), kind(items[-1]))
-
-
-def _budget(name, value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: received {value!r}; accepted: a positive number, e.g. 5000000")
-    return int(value)
-
-
-def _optimizer(name):
-    if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
-        raise ValueError(f"received {name!r}; accepted: {', '.join(OPTIMIZERS)}")
-    return name.lower()
