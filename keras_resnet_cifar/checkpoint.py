@@ -65,13 +65,17 @@ class RunCheckpoint(keras.callbacks.Callback):
         _publish_and_clean(self.run_dir, state)
 
 
-def load_state(run_dir):
-    """The committed state of an interrupted run in `run_dir`, or None; finishes its publish."""
+def load_state(run_dir, *, publish=True):
+    """The committed state of an interrupted run in `run_dir`, or None.
+
+    With `publish` (the process that owns `run_dir`), first finish a publish cut short.
+    """
     path = os.path.join(os.fspath(run_dir), "backup", "state.json")
     if not os.path.exists(path):
         return None
     state = read_json(path)
-    _publish_and_clean(run_dir, state)
+    if publish:
+        _publish_and_clean(run_dir, state)
     return state
 
 

@@ -72,7 +72,8 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
 
     Returns:
         dict, the contents of metrics.json. A finished run (metrics.json present) is not
-        trained again: its metrics are returned.
+        trained again: its metrics are returned. On a multi-worker cluster only the chief
+        writes the run and evaluates; other workers return None.
 
     Example:
         >>> config = TrainConfig(model=ModelConfig.from_preset("tiny"), optim=OptimConfig(epochs=2))
@@ -95,15 +96,17 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
             data = load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction,
                              train_subset=d.train_subset, seed=config.seed, verbose=config.verbose > 0)
         check_data(config, data, replicas=strategy.num_replicas_in_sync)
-        state = load_state(run_dir) if status == "resume" else None
+        chief = run_dir == os.fspath(workdir)
+        # Every worker resumes from the chief's state (multi-worker resume needs shared storage).
+        state = load_state(workdir, publish=chief) if status == "resume" else None
         rundir.write_text(os.path.join(run_dir, "config.json"), config.to_json() + "\n")
         rundir.write_json(os.path.join(run_dir, "class_names.json"), list(data.class_names))
         mixed = use_mixed_precision(config.mixed_precision)
-        model = _fit(config, data, run_dir, strategy, mixed, state, callbacks)
-        return _finish(config, data, run_dir, model, mixed, strategy)
+        model = _fit(config, data, run_dir, strategy, mixed, state, callbacks, state_dir=workdir)
+        return _finish(config, data, run_dir, model, mixed, strategy) if chief else None
 
 
-def _fit(config, data, run_dir, strategy, mixed, state, extra):
+def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
     from keras_resnet_cifar.callbacks import make_callbacks
     from keras_resnet_cifar.data import AugmentConfig, make_dataset, steps_per_epoch
 
@@ -112,7 +115,7 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra):
     with strategy.scope():
         model = compile_model(build_model(config, mixed), config, steps)
         if state:
-            restore(model, run_dir, state)
+            restore(model, state_dir, state)
     first = state["epoch"] if state else 0
     if first >= optim.epochs or (state and state["stopped"]):
         return model
