@@ -130,3 +130,13 @@ def test_standard_normal_matches_n01():
     assert abs(np.mean(np.abs(z) > 1.96) - 0.05) < 0.003  # the tails, not only the moments
     assert abs(np.mean(z ** 4) - 3) < 0.05
     np.testing.assert_array_equal(z, aug.standard_normal(tf.constant([400_000]), SEED).numpy())
+
+
+def test_table_path_equals_batch_path(batch):
+    index = tf.constant([5, 0, 63, 17])
+    table = aug.column_table(batch)  # numpy build, as make_dataset does
+    np.testing.assert_array_equal(table, aug.column_table(tf.constant(batch)).numpy())
+    config = AugmentConfig(pad=3, vflip=True)
+    from_table = aug.augment_table(tf.constant(table), index, batch.shape[1:], config, SEED).numpy()
+    from_batch = aug.augment_batch(tf.constant(batch[index.numpy()]), config, SEED).numpy()
+    np.testing.assert_array_equal(from_table, from_batch)

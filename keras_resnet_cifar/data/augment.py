@@ -7,6 +7,7 @@ layers keep RNG state, so these are written with `tf.random.stateless_*` instead
 import dataclasses
 import math
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -54,30 +55,55 @@ def random_flip(images, axis, seed):
 
 
 def crop_and_flip(images, pad, hflip, vflip, seed):
-    """Random crop after zero-padding `pad`, then random left-right / upside-down flips, per image.
-
-    All three are one window read: a flip reverses the window's row or column indices, so the
-    batch is copied by two batched gathers instead of one pass per transform.
-    """
-    size_h, size_w = images.shape[1], images.shape[2]
+    """Random crop after zero-padding `pad`, then random left-right / upside-down flips, per image."""
     batch = tf.shape(images)[0]
+    return crop_and_flip_table(column_table(images), tf.range(batch), images.shape[1:], pad, hflip, vflip, seed)
+
+
+def column_table(images):
+    """(N * W + 1, H * C) uint8: every image column as one row, then a zero row standing for padding.
+
+    Built once per dataset (numpy or tf input), it lets `crop_and_flip_table` read a batch, its crops
+    and its flips in two gathers of whole rows; per-pixel gathers and padding cost twice as much.
+    """
+    if isinstance(images, np.ndarray):
+        n, h, w, c = images.shape
+        table = np.zeros((n * w + 1, h * c), np.uint8)
+        np.copyto(table[:-1].reshape(n, w, h, c), images.transpose(0, 2, 1, 3))
+        return table
+    shape = tf.shape(images)
+    columns = tf.reshape(tf.transpose(images, [0, 2, 1, 3]), [shape[0] * shape[2], shape[1] * shape[3]])
+    return tf.concat([columns, tf.zeros_like(columns[:1])], 0)
+
+
+def crop_and_flip_table(table, index, image_shape, pad, hflip, vflip, seed):
+    """Images `index` of a `column_table`, each cropped after zero-padding `pad`, then flipped (p = 0.5).
+
+    A crop shifts the window by (dy, dx) in [-pad, pad]; a flip reverses the window's row or column
+    order (crop, then flip). Sources outside the image read the zero row.
+    """
+    height, width, channels = image_shape
+    batch = tf.shape(index)[0]
     seeds = tf.random.experimental.stateless_split(seed, 3)
-    offsets = tf.random.stateless_uniform([2, batch], seeds[0], 0, 2 * pad + 1, dtype=tf.int32)
-    rows = _window_index(offsets[0], size_h, vflip, seeds[1])
-    cols = _window_index(offsets[1], size_w, hflip, seeds[2])
-    if pad:
-        images = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    out = tf.gather(images, rows, axis=1, batch_dims=1)
-    return tf.gather(out, cols, axis=2, batch_dims=1)
+    shift = tf.random.stateless_uniform([2, batch], seeds[0], -pad, pad + 1, dtype=tf.int32)
+    columns = _shifted_rows(table, index, width, shift[1], hflip, seeds[1])  # (B * W, H * C)
+    images = tf.transpose(tf.reshape(columns, [batch, width, height, channels]), [0, 2, 1, 3])
+    rows = tf.reshape(images, [batch * height, width * channels])
+    rows = tf.concat([rows, tf.zeros_like(rows[:1])], 0)
+    out = _shifted_rows(rows, tf.range(batch), height, shift[0], vflip, seeds[2])
+    return tf.reshape(out, [batch, height, width, channels])
 
 
-def _window_index(offset, size, flip, seed):
-    """(B, size) source indices: offset + 0..size-1, reversed for images drawn to flip (p = 0.5)."""
-    index = tf.range(size)[None]
+def _shifted_rows(table, index, size, shift, flip, seed):
+    """Rows index * size + (i + shift) of `table` for i in 0..size-1 (reversed where flipped), else the last row."""
+    position = tf.range(size)[None]
     if flip:
-        flipped = tf.random.stateless_uniform([tf.shape(offset)[0]], seed) < 0.5
-        index = tf.where(flipped[:, None], size - 1 - index, index)
-    return offset[:, None] + index
+        flipped = tf.random.stateless_uniform([tf.shape(index)[0]], seed) < 0.5
+        position = tf.where(flipped[:, None], size - 1 - position, position)
+    source = position + shift[:, None]
+    inside = (source >= 0) & (source < size)
+    zero_row = tf.shape(table)[0] - 1
+    return tf.gather(table, tf.reshape(tf.where(inside, index[:, None] * size + source, zero_row), [-1]))
 
 
 def to_float(images, mean=None, std=None):
@@ -151,10 +177,15 @@ def mixup(images, labels, alpha, seed):
 
 def augment_batch(images, config, seed, mean=None, std=None):
     """uint8 batch -> float32 batch: crop -> hflip -> vflip -> [0, 1] -> normalize -> noise -> cutout."""
+    batch = tf.shape(images)[0]
+    return augment_table(column_table(images), tf.range(batch), images.shape[1:], config, seed, mean, std)
+
+
+def augment_table(table, index, image_shape, config, seed, mean=None, std=None):
+    """`augment_batch` for images `index` of a `column_table` (the pipeline's training path)."""
     seeds = tf.random.experimental.stateless_split(seed, 3)
     pad = config.pad if config.crop else 0
-    if pad or config.hflip or config.vflip:
-        images = crop_and_flip(images, pad, config.hflip, config.vflip, seeds[0])
+    images = crop_and_flip_table(table, index, image_shape, pad, config.hflip, config.vflip, seeds[0])
     images = to_float(images, mean, std)
     if config.noise_std > 0:
         images = gaussian_noise(images, config.noise_std, seeds[1])

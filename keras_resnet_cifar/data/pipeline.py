@@ -67,18 +67,22 @@ def make_dataset(split, *, num_classes, batch_size, training, augment=AugmentCon
     if len(split) == 0:
         raise ValueError("split: received a split with 0 images; accepted: a non-empty split "
                          "(val is empty when val_fraction=0)")
-    images = tf.convert_to_tensor(np.ascontiguousarray(split.images))  # the one in-graph copy
     labels = tf.convert_to_tensor(split.labels, tf.int32)
     stats = (mean, std) if normalize else (None, None)
     calls = parallel_calls or tf.data.AUTOTUNE
 
     if not training:
+        images = tf.convert_to_tensor(np.ascontiguousarray(split.images))  # the one in-graph copy
+
         def eval_batch(index):
             return _aug.to_float(tf.gather(images, index), *stats), tf.one_hot(tf.gather(labels, index), num_classes)
         ds = tf.data.Dataset.range(len(split)).batch(batch_size)
         return ds.map(eval_batch, num_parallel_calls=calls, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
     steps = steps_per_epoch(split, batch_size)
+    # The in-graph copy, laid out for crops and flips by whole-row gathers (see augment.column_table).
+    table = tf.convert_to_tensor(_aug.column_table(np.asarray(split.images)))
+    image_shape = split.images.shape[1:]
     base = tf.constant([int(seed) % 2**63, 0x5EED], tf.int64)
     order_key = tf.random.experimental.stateless_fold_in(base, 1)
     batch_key = tf.random.experimental.stateless_fold_in(base, 2)
@@ -93,7 +97,7 @@ def make_dataset(split, *, num_classes, batch_size, training, augment=AugmentCon
         key = tf.random.experimental.stateless_fold_in(
             tf.random.experimental.stateless_fold_in(batch_key, epoch), step)
         aug_key, mix_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-        x = _aug.augment_batch(tf.gather(images, index), augment, aug_key, *stats)
+        x = _aug.augment_table(table, index, image_shape, augment, aug_key, *stats)
         y = tf.one_hot(tf.gather(labels, index), num_classes)
         if mixup_alpha > 0:
             x, y, _, _ = _aug.mixup(x, y, float(mixup_alpha), mix_key)
