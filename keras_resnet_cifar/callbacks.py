@@ -25,7 +25,8 @@ from keras_resnet_cifar.checkpoint import RunCheckpoint
 from keras_resnet_cifar.rundir import atomic_save, write_text
 from keras_resnet_cifar.schedules import lr_callbacks
 
-_FIRST_COLUMNS = ("epoch", "loss", "accuracy", "mixup_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+_FIRST_COLUMNS = ("epoch", "loss", "accuracy", "mixup_accuracy", "val_loss", "val_accuracy", "lr", "seconds",
+                  "val_seconds")
 
 
 def make_callbacks(config, run_dir, *, state=None, extra=()):
@@ -65,7 +66,8 @@ def make_callbacks(config, run_dir, *, state=None, extra=()):
 
 
 class HistoryCSV(keras.callbacks.Callback):
-    """Rewrites `path` atomically each epoch with one row per epoch (1-based) and its wall time.
+    """Rewrites `path` atomically each epoch with one row per epoch (1-based), its wall time
+    `seconds` (training and validation) and `val_seconds` (the validation part).
 
     Unlike `keras.callbacks.CSVLogger` it starts from the rows of the resumed state, so a
     resumed run's history has every epoch exactly once.
@@ -79,14 +81,23 @@ class HistoryCSV(keras.callbacks.Callback):
         super().__init__()
         self.path = os.fspath(path)
         self.rows = [dict(row) for row in rows]
-        self._start = None
+        self._start = self._val_start = None
+        self._val_seconds = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
+        self._start, self._val_start, self._val_seconds = time.perf_counter(), None, 0.0
+
+    def on_test_begin(self, logs=None):
+        self._val_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        if self._val_start is not None:
+            self._val_seconds += time.perf_counter() - self._val_start
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         row["seconds"] = round(time.perf_counter() - self._start, 3)
+        row["val_seconds"] = round(self._val_seconds, 3)
         self.rows = [r for r in self.rows if r["epoch"] < epoch + 1] + [row]
         keys = {key for r in self.rows for key in r}
         columns = [c for c in _FIRST_COLUMNS if c in keys] + sorted(keys - set(_FIRST_COLUMNS))

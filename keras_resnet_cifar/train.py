@@ -135,6 +135,7 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
 
 
 def _finish(config, data, run_dir, model, mixed, strategy):
+    from keras_resnet_cifar.data import steps_per_epoch
     from keras_resnet_cifar.evaluate import evaluate_model, save_figures
 
     state = load_state(run_dir)
@@ -147,7 +148,11 @@ def _finish(config, data, run_dir, model, mixed, strategy):
     result = evaluate_model(best, data.test, data.class_names, batch_size=max(config.optim.batch_size, 256),
                             data_config=config.data)
     history = state["history"]
-    seconds = [row["seconds"] for row in history if "seconds" in row]
+    # The first epoch includes graph tracing: leave it out of the typical epoch when there are others.
+    timed = history[1:] or history
+    seconds = statistics.median(row["seconds"] for row in timed)
+    train_seconds = statistics.median(row["seconds"] - row["val_seconds"] for row in timed)
+    images = steps_per_epoch(data.train, config.optim.batch_size) * config.optim.batch_size
     nan = any(not np.isfinite(row.get("loss", 0.0)) for row in history)
     metrics = {
         "best_val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
@@ -156,8 +161,9 @@ def _finish(config, data, run_dir, model, mixed, strategy):
         "epochs": state["epoch"], "epochs_planned": config.optim.epochs,
         "stopped_early": bool(state["stopped"]) and state["epoch"] < config.optim.epochs and not nan,
         "terminated_on_nan": nan,
-        "seconds_per_epoch": statistics.median(seconds) if seconds else None,
-        "train_seconds": round(sum(seconds), 3),
+        "seconds_per_epoch": round(seconds, 3),
+        "train_images_per_second": round(images / train_seconds, 1) if train_seconds > 0 else None,
+        "train_seconds": round(sum(row["seconds"] for row in history), 3),  # all epochs, validation included
         "device": describe_device(), "mixed_precision": mixed, "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync, "versions": versions(),
         "data_source": data.source, "num_train": int(len(data.train.labels)),

@@ -77,7 +77,8 @@ def test_metrics_json_fields(cli_run):
     assert metrics["test_accuracy"] == pytest.approx(np.trace(matrix) / 20)
     assert list(metrics["per_class_accuracy"]) == CLASSES
     assert metrics["per_class_accuracy"]["class3"] == pytest.approx(matrix[3, 3] / matrix[3].sum())
-    assert metrics["test_loss"] > 0 and metrics["seconds_per_epoch"] > 0
+    assert metrics["test_loss"] > 0 and metrics["seconds_per_epoch"] > 0 and metrics["train_images_per_second"] > 0
+    assert metrics["train_seconds"] == pytest.approx(sum(float(r["seconds"]) for r in _history(cli_run)), abs=0.01)
     assert metrics["trainable_params"] == count_params([1, 1, 1, 1], [4, 8, 8, 16])
     assert (metrics["epochs"], metrics["num_train"], metrics["num_val"]) == (3, 64, 16)
     assert set(metrics["versions"]) == {"python", "tensorflow", "keras", "keras_resnet_cifar"}
@@ -88,7 +89,8 @@ def test_metrics_json_fields(cli_run):
 
 def test_history_logs_the_rate_of_the_schedule_formula(cli_run):
     rows = _history(cli_run)
-    assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+    assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "val_seconds"]
+    assert all(0 < float(r["val_seconds"]) < float(r["seconds"]) for r in rows)
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     expected = schedule_curve(OptimConfig(lr=0.05, schedule="step", step_epochs=1, step_gamma=0.5, warmup_epochs=1), 3)
     assert expected == pytest.approx([0.025, 0.05, 0.025])
