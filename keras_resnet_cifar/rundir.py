@@ -7,7 +7,7 @@ A run directory holds:
     best.keras         the model at its best validation accuracy (never chosen on test)
     last.weights.h5    weights and optimizer state after the last epoch
     history.csv        one row per epoch (1-based): epoch, loss, accuracy (mixup_accuracy
-                       under mixup), val_loss, val_accuracy, lr, seconds
+                       under mixup), val_loss, val_accuracy, lr, seconds, val_seconds
     metrics.json       written last: its presence marks a finished run
     confusion.png, history.png, tensorboard/, weights/ (see callbacks.py), backup/ (resume)
 """
