@@ -15,6 +15,7 @@ setup(
         "keras-tuner>=1.4.7",
         "scikit-learn",  # keras-tuner's Bayesian optimization (brings scipy)
         "tensorflow-datasets",
+        "importlib_resources",  # tfds 4.9.x imports it to download but does not declare it
         "tensorboard",  # TensorBoard callback (loss, learning rate, weight histograms)
         "matplotlib",
         "numpy",
