@@ -47,6 +47,7 @@ class DataConfig:
     data_dir: str | None = None  # tfds data_dir, or the cache for extracted archives
     val_fraction: float = 0.1
     train_subset: int | None = None
+    resize: bool = False  # image folders: resize other sizes to 32x32 instead of refusing them
     normalize: bool = True
     mean: tuple = CIFAR10_MEAN
     std: tuple = CIFAR10_STD

@@ -126,7 +126,7 @@ def evaluate(path, *, data=None, source=None, data_dir=None, out_dir=None, batch
 
         data = load_data(source or config.data.source, data_dir=data_dir or config.data.data_dir,
                          val_fraction=config.data.val_fraction, train_subset=config.data.train_subset,
-                         seed=config.seed, verbose=verbose)
+                         seed=config.seed, resize=config.data.resize, verbose=verbose)
     names_path = os.path.join(run_dir, "class_names.json")
     if os.path.exists(names_path) and list(read_json(names_path)) != list(data.class_names):
         raise ValueError(f"evaluate: the data's classes {list(data.class_names)} differ from the run's "

@@ -98,7 +98,7 @@ def prepare(workdir, config, *, force=False):
     config_path = os.path.join(workdir, "config.json")
     if not os.path.exists(config_path):
         return "new"
-    old, new = read_json(config_path), config.to_dict()
+    old, new = _with_defaults(read_json(config_path), type(config)), config.to_dict()
     for key in _NOT_COMPARED:
         old.pop(key, None)
         new.pop(key, None)
@@ -110,3 +110,11 @@ def prepare(workdir, config, *, force=False):
             "Resume with the saved config, pass --force to delete that run and start over, "
             "or choose another --workdir.")
     return "finished" if os.path.exists(os.path.join(workdir, "metrics.json")) else "resume"
+
+
+def _with_defaults(saved, config_class):
+    """A saved config with fields added since it was written filled in with their defaults."""
+    try:
+        return config_class.from_dict(saved).to_dict()
+    except (TypeError, ValueError):
+        return saved  # unknown or malformed keys: compare as saved, so the diff shows them

@@ -94,7 +94,8 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
         if data is None:
             d = config.data
             data = load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction,
-                             train_subset=d.train_subset, seed=config.seed, verbose=config.verbose > 0)
+                             train_subset=d.train_subset, seed=config.seed, resize=d.resize,
+                             verbose=config.verbose > 0)
         check_data(config, data, replicas=strategy.num_replicas_in_sync)
         chief = run_dir == os.fspath(workdir)
         # Every worker resumes from the chief's state (multi-worker resume needs shared storage).

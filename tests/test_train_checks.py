@@ -125,9 +125,11 @@ def test_cli_flags_win_over_the_config_file_which_wins_over_defaults(tmp_path):
 
     path = tmp_path / "base.json"
     path.write_text(CONFIG.replace(optim={"lr": 0.05, "epochs": 7}, data={"mixup_alpha": 0.5}).to_json())
-    config = config_from_args(_args("--config", str(path), "--lr", "0.2", "--quiet", "--no-hflip", "--seed", "4"))
+    config = config_from_args(_args("--config", str(path), "--lr", "0.2", "--quiet", "--no-hflip", "--seed", "4",
+                                    "--data", "images/", "--resize"))
     assert (config.optim.lr, config.optim.epochs, config.data.mixup_alpha) == (0.2, 7, 0.5)
     assert (config.model, config.verbose, config.data.hflip, config.seed) == (MICRO, 2, False, 4)
+    assert (config.data.source, config.data.resize, config.data.val_fraction) == ("images/", True, 0.1)
     defaults = config_from_args(_args())
     assert defaults == TrainConfig()
     tiny = config_from_args(_args("--preset", "tiny", "--l2", "0.002", "--mixup", "1", "--early-stopping", "5"))
@@ -145,3 +147,11 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({"optim": {"learning_rate": 0.1}}))
     assert main(["train", "--config", str(tmp_path / "bad.json")]) == 2
     assert "unknown keys ['learning_rate']" in capsys.readouterr().err
+
+
+def test_a_saved_config_missing_newer_fields_still_matches(tmp_path):
+    saved = json.loads(CONFIG.to_json())
+    del saved["data"]["resize"], saved["optim"]["min_lr"]  # written before those fields existed
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert prepare(tmp_path, CONFIG) == "resume"
+    assert prepare(tmp_path / "other", CONFIG) == "new"

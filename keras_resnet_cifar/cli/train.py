@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 
 from keras_resnet_cifar.cli.common import add_model_args, model_kwargs
+from keras_resnet_cifar.cli.data_args import add_data_args
 
 _OPTIM_FLAGS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "decoupled_weight_decay",
                 "schedule", "gamma", "step_gamma", "step_epochs", "restart_epochs", "restart_mult", "min_lr",
@@ -27,12 +28,8 @@ def register(subparsers):
     parser.add_argument("--config", metavar="FILE.json", help="a TrainConfig (a run's config.json); flags win")
     parser.add_argument("--from-tuner", metavar="DIR", help="train a search's winner: tuner/PROJECT (its best.json); flags win")
     add_model_args(parser)
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", help="tfds (default), an image-folder tree ROOT/{train,test}/<class>/*, "
-                      "a .tar.gz/.zip of one, or cifar-10-python.tar.gz")
-    data.add_argument("--data-dir", help="tfds data_dir, or where archives are extracted")
-    data.add_argument("--val-fraction", type=float, help="share of train held out for validation (default 0.1; 0: none)")
-    data.add_argument("--train-subset", type=int, metavar="N", help="train on N images (stratified)")
+    add_data_args(parser, defaults=False)  # --data, --data-dir, --val-fraction, --train-subset, --seed, --resize
+    data = parser.add_argument_group("augmentation and loss")
     data.add_argument("--crop", action=argparse.BooleanOptionalAction, help="random crop after zero padding (default on)")
     data.add_argument("--pad", type=int, help="padding before the crop (default 4)")
     data.add_argument("--hflip", action=argparse.BooleanOptionalAction, help="random horizontal flip (default on)")
@@ -63,7 +60,6 @@ def register(subparsers):
     optim.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better validation accuracy (default off)")
     run = parser.add_argument_group("execution")
-    run.add_argument("--seed", type=int, help="seeds the split, initialisation and augmentation (default 0)")
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
                      help="deterministic TF ops: two CPU runs give identical weights (slower)")
     run.add_argument("--mixed-precision", choices=("auto", "on", "off"), help="default auto: on for GPUs with compute >= 7.0")
@@ -99,6 +95,8 @@ def config_from_args(args):
         top["deterministic"] = args.deterministic
     if args.quiet:
         top["verbose"] = 2
+    if args.resize:
+        data["resize"] = True
     model = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in model.items()})
     return base.replace(model=model, optim=optim, data=data, **top)
 
