@@ -131,7 +131,7 @@ def test_best_json_feeds_train_from_tuner_with_the_same_architecture(finished):
     model.load_weights(os.path.join(project_dir, f"trial_{best['trial']}", "checkpoint.weights.h5"))
 
 
-def test_hyperband_continues_its_best_trials_and_never_fails(data, tmp_path, capsys):
+def test_hyperband_continues_its_best_trials_and_never_fails(data, tmp_path, capsys, recwarn):
     from keras_resnet_cifar.tuning.search import run_search
 
     # max_epochs 2, factor 2: two trials of 1 epoch, then the better one continued to epoch 2.
@@ -146,6 +146,8 @@ def test_hyperband_continues_its_best_trials_and_never_fails(data, tmp_path, cap
     assert first["score"] == max(t["score"] for t in trials.values() if "tuner/trial_id" not in t["values"])
     assert len(_progress(capsys.readouterr().out)) == 3  # one line per trial
     assert sorted(r["epochs"] for r in summary["rows"]) == [1, 1, 2]
+    # The continued trial got the checkpoint's weights and optimizer state (nothing skipped).
+    assert not [w for w in recwarn if "Skipping variable loading" in str(w.message)]
 
 
 def test_cli_reports_a_budget_below_the_smallest_model_at_once(tmp_path, capsys):

@@ -146,7 +146,8 @@ class _ResNetTuner(keras_tuner.Tuner):
 
     def _build_hypermodel(self, hp):
         model = super()._build_hypermodel(hp)
-        if "tuner/trial_id" in hp.values:  # Hyperband continues an earlier trial's best weights
+        if "tuner/trial_id" in hp.values:  # Hyperband continues an earlier trial's best checkpoint
+            model.optimizer.build(model.trainable_variables)  # so its saved state (momentum) loads too
             model.load_weights(self._get_checkpoint_fname(hp.values["tuner/trial_id"]))
         return model
 
