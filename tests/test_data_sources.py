@@ -137,11 +137,18 @@ def test_tfds_source_through_mock_data(monkeypatch):
     assert data.source == "tfds cifar10 (official)"
 
 
-def test_tfds_offline_fails_within_seconds_naming_offline_sources(tmp_path):
+def test_tfds_offline_fails_within_seconds_naming_offline_sources(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "_reachable", lambda host, timeout=3.0: False)  # offline even on a CI with network
     start = time.monotonic()
     with pytest.raises(FileNotFoundError, match="offline sources.*cifar10-jpeg.tar.gz.*cifar-10-python"):
         load_data("tfds", data_dir=tmp_path, verbose=False)
     assert time.monotonic() - start < 10
+
+
+def test_network_probe_gives_up_within_its_timeout():
+    start = time.monotonic()
+    assert sources._reachable(("192.0.2.1", 443), timeout=0.5) is False  # TEST-NET-1: never routed
+    assert time.monotonic() - start < 2
 
 
 # ---- every bad input gets its own clear error -----------------------------------------------
