@@ -78,6 +78,8 @@ def config_from_args(args):
     config = TrainConfig.from_dict(read_json(args.config)) if args.config else TrainConfig()
     data = {k: v for k, v in (("source", args.data), ("data_dir", args.data_dir),
                               ("val_fraction", args.val_fraction)) if v is not None}
+    if args.resize:
+        data["resize"] = True
     optim = {"batch_size": args.batch_size} if args.batch_size is not None else {}
     top = {"seed": args.seed} if args.seed is not None else {}
     return config.replace(data=data, optim=optim, **top)
@@ -95,7 +97,7 @@ def run(args):
         _set_role(args)
         summary = run_search(config, space, tuner=args.tuner, max_trials=args.max_trials, epochs=epochs,
                              train_subset=args.train_subset, directory=args.directory, project=args.project,
-                             overwrite=args.overwrite, factor=args.factor, resize=args.resize)
+                             overwrite=args.overwrite, factor=args.factor)
     finally:
         for name, value in saved.items():
             if value is None:

@@ -27,7 +27,7 @@ _NOT_COMPARED = ("verbose",)  # training settings a resume may change
 
 
 def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, train_subset=None,
-               directory="tuner", project="resnet_cifar", overwrite=False, data=None, factor=3, resize=False):
+               directory="tuner", project="resnet_cifar", overwrite=False, data=None, factor=3):
     """Search `space` under its budget; returns a summary dict and writes the leaderboard.
 
     Args:
@@ -41,7 +41,6 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
         overwrite: delete an earlier search in that folder first. Default False (resume).
         data: a CifarData; default `load_data` with `config.data` and `train_subset`.
         factor: Hyperband's reduction factor. Default 3.
-        resize: image folders: resize every image to 32x32 (see `load_data`). Default False.
 
     Returns:
         dict: project_dir, role, trials (count by status), rejected (proposals over budget that
@@ -64,7 +63,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
     trial_config = config.replace(optim={"epochs": epochs}, data={"train_subset": train_subset})
     check_config(trial_config)
     search = {"tuner": tuner, "epochs": epochs, "train_subset": train_subset, "factor": factor,
-              "objective": "val_accuracy", "seed": config.seed, "resize": resize}
+              "objective": "val_accuracy", "seed": config.seed}
     described = {"space": space.describe(), "search": search,
                  "training": {k: v for k, v in trial_config.to_dict().items() if k not in _NOT_COMPARED}}
     if who == "worker" and overwrite:
@@ -72,7 +71,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
     if not overwrite:
         _check_resume(project_dir, described)
     if who != "chief":
-        data = data if data is not None else _load(trial_config, resize)
+        data = data if data is not None else _load(trial_config)
         if len(data.val.labels) == 0:
             raise ValueError("val_fraction: received 0 (no validation split); accepted: a fraction in (0, 1): "
                              "trials are ranked on validation accuracy, never on test (--val-fraction)")
@@ -224,9 +223,9 @@ def _check_resume(project_dir, described):
             + "\naccepted: the same space and settings; fix: rerun with the stored ones, --overwrite, or another --project")
 
 
-def _load(config, resize):
+def _load(config):
     from keras_resnet_cifar.data import load_data
 
     d = config.data
     return load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction, train_subset=d.train_subset,
-                     seed=config.seed, resize=resize, verbose=config.verbose > 0)
+                     seed=config.seed, resize=d.resize, verbose=config.verbose > 0)
