@@ -2,8 +2,6 @@
 import keras
 import keras_tuner
 
-from keras_resnet_cifar.tuning.space import SearchSpace
-
 
 class ResNetHyperModel(keras_tuner.HyperModel):
     """Builds, compiles and trains the network a trial's hyperparameters describe.
