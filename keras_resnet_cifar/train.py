@@ -11,9 +11,8 @@ import numpy as np
 from keras_resnet_cifar import rundir
 from keras_resnet_cifar.checkpoint import load_state, restore
 from keras_resnet_cifar.optimizers import coupled_l2, make_optimizer
-from keras_resnet_cifar.runtime import (describe_device, dtype_policy, jit_compile_arg,
-                                        make_strategy, run_dir_for, seeded, shard_for, use_mixed_precision,
-                                        versions)
+from keras_resnet_cifar.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy, onednn_cpu,
+                                        run_dir_for, seeded, shard_for, use_mixed_precision, versions)
 from keras_resnet_cifar.config_checks import check_config, check_data
 
 
@@ -96,7 +95,7 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
             data = load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction,
                              train_subset=d.train_subset, seed=config.seed, resize=d.resize,
                              verbose=config.verbose > 0)
-        check_data(config, data, replicas=strategy.num_replicas_in_sync)
+        check_data(config, data, replicas=strategy.num_replicas_in_sync, onednn_cpu=onednn_cpu())
         chief = run_dir == os.fspath(workdir)
         # Every worker resumes from the chief's state (multi-worker resume needs shared storage).
         state = load_state(workdir, publish=chief) if status == "resume" else None

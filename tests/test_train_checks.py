@@ -155,3 +155,16 @@ def test_a_saved_config_missing_newer_fields_still_matches(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(saved))
     assert prepare(tmp_path, CONFIG) == "resume"
     assert prepare(tmp_path / "other", CONFIG) == "new"
+
+
+def test_odd_batch_through_a_strided_1x1_shortcut_is_refused_on_onednn_cpu(data):
+    """TF 2.21's oneDNN CPU kernels abort the process on that gradient; say so before training."""
+    from keras_resnet_cifar.config_checks import check_data
+
+    tiny = CONFIG.replace(model=ModelConfig.from_preset("tiny"), optim={"batch_size": 9})
+    with pytest.raises(ValueError, match="batch_size: received 9 .*odd batch.*TF_ENABLE_ONEDNN_OPTS=0"):
+        check_data(tiny, data, onednn_cpu=True)
+    check_data(tiny, data, onednn_cpu=False)  # GPUs, or oneDNN switched off
+    check_data(tiny.replace(optim={"batch_size": 10}), data, onednn_cpu=True)
+    check_data(tiny.replace(model=ModelConfig.from_preset("tiny", skip_kernel=3)), data, onednn_cpu=True)
+    check_data(CONFIG.replace(optim={"batch_size": 9}), data, onednn_cpu=True)  # one stage: no strided shortcut
