@@ -238,3 +238,53 @@ def test_mixed_precision_under_a_strategy_trains_and_resumes(mock_data, tmp_path
     assert [float(r["lr"]) for r in _history(str(tmp_path))] == pytest.approx([0.1, 0.05, 0.025])
     best = keras.saving.load_model(os.path.join(tmp_path, "best.keras"), compile=False)
     assert best.get_layer("stem_conv").dtype_policy.name == "mixed_float16"
+
+
+def _small_compiled_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="dense")])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    return model
+
+
+def test_kept_checkpoint_is_the_best_validation_epoch_not_the_last(tmp_path):
+    import keras
+
+    from keras_resnet_cifar.callbacks import HistoryCSV
+    from keras_resnet_cifar.checkpoint import RunCheckpoint, load_state
+
+    model = _small_compiled_model()
+    history = HistoryCSV(tmp_path / "history.csv")
+    checkpoint = RunCheckpoint(tmp_path, history=history)
+    for callback in (history, checkpoint):
+        callback.set_model(model)
+    for epoch, accuracy in enumerate([0.5, 0.8, 0.6]):
+        model.get_layer("dense").bias.assign([float(epoch + 1)])  # marks the weights of each epoch
+        logs = {"loss": 1.0, "val_accuracy": accuracy}
+        history.on_epoch_begin(epoch)
+        history.on_epoch_end(epoch, logs)
+        checkpoint.on_epoch_end(epoch, logs)
+    best = keras.saving.load_model(tmp_path / "best.keras", compile=False)
+    assert float(best.get_layer("dense").bias.numpy()[0]) == 2.0  # epoch 2, not the last
+    state = load_state(tmp_path)
+    assert (state["epoch"], state["best_epoch"], state["best_val_accuracy"]) == (3, 2, pytest.approx(0.8))
+    assert sorted(os.listdir(tmp_path / "backup")) == ["epoch_003.weights.h5", "state.json"]
+    assert [row["epoch"] for row in state["history"]] == [1, 2, 3]
+
+
+def test_early_stopping_on_validation_accuracy_survives_a_resume():
+    from keras_resnet_cifar.callbacks import EarlyStoppingOnVal
+
+    model = _small_compiled_model()
+    stopper = EarlyStoppingOnVal(2)
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    for epoch, accuracy in enumerate([0.3, 0.5, 0.4]):
+        stopper.on_epoch_end(epoch, {"val_accuracy": accuracy})
+    assert not model.stop_training and stopper.get_state() == {"wait": 1, "best": 0.5, "best_epoch": 1}
+    resumed = EarlyStoppingOnVal(2, initial_state=stopper.get_state())
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    resumed.on_epoch_end(3, {"val_accuracy": 0.45})  # a second epoch without gain: stop
+    assert model.stop_training
