@@ -91,3 +91,16 @@ def test_plot_gradcam_draws_image_then_one_overlay_per_stage():
     assert len(fig.axes[1].get_images()) == 2  # image + heatmap overlay
     overlay = fig.axes[1].get_images()[1].get_array()
     assert overlay.shape == (32, 32)
+
+
+def test_odd_batches_give_the_same_maps_as_within_an_even_batch():
+    model = _quadrant_model()
+    images = np.random.default_rng(4).uniform(0, 1, (4, 32, 32, 3)).astype("float32")
+    four, classes_four = gradcam_heatmaps(model, images)
+    three, classes_three = gradcam_heatmaps(model, images[:3], class_indices=classes_four[:3])
+    assert three.shape == (2, 3, 32, 32) and classes_three.tolist() == classes_four[:3].tolist()
+    assert np.allclose(three, four[:, :3], atol=1e-6)
+    # the default 1x1 stride-2 shortcut with an odd batch (aborts the process on TF 2.21 oneDNN unless padded)
+    resnet = build_resnet(blocks=[1, 1], channels=[4, 8], pool_size=2, num_classes=3)
+    maps, _ = gradcam_heatmaps(resnet, images[:3] * 2 - 1)
+    assert maps.shape == (2, 3, 32, 32)

@@ -44,7 +44,17 @@ def gradcam_heatmaps(model, images, *, layer_names=None, class_indices=None):
         if len(model.get_layer(name).output.shape) != 4:
             raise ValueError(f"layer_names: {name!r} outputs shape {model.get_layer(name).output.shape}; "
                              "accepted: layers with a 4-D (batch, height, width, channels) output")
-    images = tf.convert_to_tensor(np.asarray(images, dtype="float32"))
+    images = np.asarray(images, dtype="float32")
+    count = len(images)
+    if class_indices is not None:
+        class_indices = np.asarray(class_indices, dtype="int64").reshape(-1)
+    if count % 2:
+        # TF 2.21's oneDNN CPU kernels abort on the gradient of a 1x1 stride-2 convolution (the
+        # projection shortcut) for an odd batch; one repeated image makes it even, then is dropped.
+        images = np.concatenate([images, images[-1:]])
+        if class_indices is not None:
+            class_indices = np.concatenate([class_indices, class_indices[-1:]])
+    images = tf.convert_to_tensor(images)
     probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names] + [model.output])
     with tf.GradientTape() as tape:
         # Watching the input records every op after it, so layers without weights count too.
@@ -66,7 +76,7 @@ def gradcam_heatmaps(model, images, *, layer_names=None, class_indices=None):
         cam = tf.image.resize(cam, size, method="bilinear")[..., 0]
         peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
         maps.append(tf.math.divide_no_nan(cam, peak))
-    return np.clip(np.stack([m.numpy() for m in maps]), 0.0, 1.0), classes.numpy()
+    return np.clip(np.stack([m.numpy()[:count] for m in maps]), 0.0, 1.0), classes.numpy()[:count]
 
 
 def plot_gradcam(model, images, *, inputs=None, labels=None, class_names=None, layer_names=None,
