@@ -88,6 +88,12 @@ def conv(x, spec, filters, kernel, stride, name):
     same weights giving the same outputs.
     """
     padding = "same"
+    if stride != 1 and kernel == 1:
+        # A 1x1 stride-s conv reads x[:, ::s, ::s]: subsample, then convolve at stride 1. Same
+        # maths and weights; it also avoids TF 2.21's oneDNN CPU gradient of the strided 1x1
+        # conv, which corrupts memory on odd batch sizes (tests/test_model.py reproduces it).
+        x = keras.layers.AveragePooling2D(1, strides=stride, name=f"{name}_subsample")(x)
+        stride = 1
     if stride != 1 and kernel > 1:
         x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
         padding = "valid"
