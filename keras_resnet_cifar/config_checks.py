@@ -48,11 +48,8 @@ def check_config(config):
         raise ValueError(f"verbose: received {config.verbose!r}; accepted: 0, 1 or 2 (--quiet gives 2)")
 
 
-def check_data(config, data, replicas=1, onednn_cpu=False):
-    """Raise ValueError when `config` cannot train on `data` (batch, classes, validation split).
-
-    `onednn_cpu`: training runs on TensorFlow's oneDNN CPU kernels (`runtime.onednn_cpu()`).
-    """
+def check_data(config, data, replicas=1):
+    """Raise ValueError when `config` cannot train on `data` (batch, classes, validation split)."""
     o = config.optim
     num_train, num_val = len(data.train.labels), len(data.val.labels)
     if o.batch_size > num_train:
@@ -61,13 +58,6 @@ def check_data(config, data, replicas=1, onednn_cpu=False):
     if o.batch_size % replicas:
         raise ValueError(f"batch_size: received {o.batch_size} for {replicas} replicas; accepted: a global batch "
                          f"divisible by {replicas} so each replica gets the same share (--batch-size)")
-    per_replica = o.batch_size // replicas
-    if onednn_cpu and per_replica % 2 and config.model.skip_kernel == 1 and len(config.model.blocks) > 1:
-        # Seen with TF 2.21: glibc aborts ("malloc assertion failure") in the gradient of the 1x1
-        # stride-2 projection shortcut whenever the batch is odd; even batches and 3x3 shortcuts are fine.
-        raise ValueError(f"batch_size: received {o.batch_size} ({per_replica} per replica); TensorFlow's oneDNN "
-                         "CPU kernels crash on an odd batch through a 1x1 stride-2 shortcut. Accepted: an even "
-                         "--batch-size, --skip-kernel 3, or the environment variable TF_ENABLE_ONEDNN_OPTS=0")
     if config.model.num_classes != data.num_classes:
         raise ValueError(f"num_classes: the model has {config.model.num_classes} outputs but the data has "
                          f"{data.num_classes} classes; pass --num-classes {data.num_classes}")
@@ -94,3 +84,20 @@ def _number(name, value, accepted, ok, flag):
 def _integer(name, value, minimum, flag):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name}: received {value!r}; accepted: an integer >= {minimum} ({flag})")
+
+
+def check_model(model, config, replicas=1, onednn_cpu=False):
+    """Raise ValueError when `model` would crash TensorFlow with `config`'s batch.
+
+    Seen with TF 2.21 on oneDNN CPU kernels (`onednn_cpu`, see `runtime.onednn_cpu`): glibc
+    aborts ("malloc assertion failure") in the gradient of a 1x1 convolution with stride 2
+    whenever the batch is odd; even batches and other kernels are fine.
+    """
+    per_replica = config.optim.batch_size // replicas
+    strided = [layer.name for layer in model.layers if getattr(layer, "kernel_size", None) == (1, 1)
+               and tuple(getattr(layer, "strides", (1, 1))) != (1, 1)]
+    if onednn_cpu and per_replica % 2 and strided:
+        raise ValueError(
+            f"batch_size: received {config.optim.batch_size} ({per_replica} per replica); TensorFlow's oneDNN CPU "
+            f"kernels crash on an odd batch through a strided 1x1 convolution ({strided[0]}). Accepted: an even "
+            "--batch-size, --skip-kernel 3, or the environment variable TF_ENABLE_ONEDNN_OPTS=0")

@@ -13,7 +13,7 @@ from keras_resnet_cifar.checkpoint import load_state, restore
 from keras_resnet_cifar.optimizers import coupled_l2, make_optimizer
 from keras_resnet_cifar.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy, onednn_cpu,
                                         run_dir_for, seeded, shard_for, use_mixed_precision, versions)
-from keras_resnet_cifar.config_checks import check_config, check_data
+from keras_resnet_cifar.config_checks import check_config, check_data, check_model
 
 
 def compile_model(model, config, steps_per_epoch=None):
@@ -95,7 +95,7 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
             data = load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction,
                              train_subset=d.train_subset, seed=config.seed, resize=d.resize,
                              verbose=config.verbose > 0)
-        check_data(config, data, replicas=strategy.num_replicas_in_sync, onednn_cpu=onednn_cpu())
+        check_data(config, data, replicas=strategy.num_replicas_in_sync)
         chief = run_dir == os.fspath(workdir)
         # Every worker resumes from the chief's state (multi-worker resume needs shared storage).
         state = load_state(workdir, publish=chief) if status == "resume" else None
@@ -113,7 +113,9 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
     d, optim = config.data, config.optim
     steps = steps_per_epoch(data.train, optim.batch_size)
     with strategy.scope():
-        model = compile_model(build_model(config, mixed), config, steps)
+        model = build_model(config, mixed)
+        check_model(model, config, strategy.num_replicas_in_sync, onednn_cpu=onednn_cpu())
+        compile_model(model, config, steps)
         if state:
             restore(model, state_dir, state)
     first = state["epoch"] if state else 0
