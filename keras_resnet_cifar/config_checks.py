@@ -84,20 +84,3 @@ def _number(name, value, accepted, ok, flag):
 def _integer(name, value, minimum, flag):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name}: received {value!r}; accepted: an integer >= {minimum} ({flag})")
-
-
-def check_model(model, config, replicas=1, onednn_cpu=False):
-    """Raise ValueError when `model` would crash TensorFlow with `config`'s batch.
-
-    Seen with TF 2.21 on oneDNN CPU kernels (`onednn_cpu`, see `runtime.onednn_cpu`): glibc
-    aborts ("malloc assertion failure") in the gradient of a 1x1 convolution with stride 2
-    whenever the batch is odd; even batches and other kernels are fine.
-    """
-    per_replica = config.optim.batch_size // replicas
-    strided = [layer.name for layer in model.layers if getattr(layer, "kernel_size", None) == (1, 1)
-               and tuple(getattr(layer, "strides", (1, 1))) != (1, 1)]
-    if onednn_cpu and per_replica % 2 and strided:
-        raise ValueError(
-            f"batch_size: received {config.optim.batch_size} ({per_replica} per replica); TensorFlow's oneDNN CPU "
-            f"kernels crash on an odd batch through a strided 1x1 convolution ({strided[0]}). Accepted: an even "
-            "--batch-size, --skip-kernel 3, or the environment variable TF_ENABLE_ONEDNN_OPTS=0")

@@ -29,14 +29,6 @@ def describe_device():
     return f"CPU: {_cpu_name()} ({os.cpu_count()} logical cores)"
 
 
-def onednn_cpu():
-    """Whether training runs on TensorFlow's oneDNN CPU kernels (no GPU, x86, not switched off
-    with TF_ENABLE_ONEDNN_OPTS=0)."""
-    enabled = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() not in ("0", "false")
-    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
-    return enabled and x86 and not tf.config.list_physical_devices("GPU")
-
-
 def use_mixed_precision(setting="auto"):
     """Whether to train in mixed_float16: "auto" only where every GPU has compute >= 7.0.
 

@@ -11,9 +11,9 @@ import numpy as np
 from keras_resnet_cifar import rundir
 from keras_resnet_cifar.checkpoint import load_state, restore
 from keras_resnet_cifar.optimizers import coupled_l2, make_optimizer
-from keras_resnet_cifar.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy, onednn_cpu,
+from keras_resnet_cifar.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy,
                                         run_dir_for, seeded, shard_for, use_mixed_precision, versions)
-from keras_resnet_cifar.config_checks import check_config, check_data, check_model
+from keras_resnet_cifar.config_checks import check_config, check_data
 
 
 def compile_model(model, config, steps_per_epoch=None):
@@ -114,7 +114,6 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
     steps = steps_per_epoch(data.train, optim.batch_size)
     with strategy.scope():
         model = build_model(config, mixed)
-        check_model(model, config, strategy.num_replicas_in_sync, onednn_cpu=onednn_cpu())
         compile_model(model, config, steps)
         if state:
             restore(model, state_dir, state)

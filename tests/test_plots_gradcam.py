@@ -61,12 +61,8 @@ def test_explaining_a_class_with_negative_evidence_gives_an_empty_map():
     assert np.all(maps == 0.0)  # relu removes evidence against the class; no division by zero
 
 
-# skip_kernel=3 below: TF 2.21's oneDNN CPU kernels can corrupt memory on the gradient of a
-# 1x1 stride-2 convolution (the default projection shortcut) for some batch sizes.
-
-
 def test_gradcam_leaves_the_model_unchanged_and_rejects_unknown_layers():
-    model = build_resnet(blocks=[1, 1], channels=[4, 8], pool_size=2, num_classes=4, skip_kernel=3)
+    model = build_resnet(blocks=[1, 1], channels=[4, 8], pool_size=2, num_classes=4)
     layers_before = [layer.name for layer in model.layers]
     outputs_before = [tuple(t.shape) for t in model.outputs]
     x = np.random.default_rng(2).normal(size=(2, 32, 32, 3)).astype("float32")
@@ -81,7 +77,7 @@ def test_gradcam_leaves_the_model_unchanged_and_rejects_unknown_layers():
 
 
 def test_plot_gradcam_draws_image_then_one_overlay_per_stage():
-    model = build_resnet(blocks=[1, 1], channels=[4, 8], pool_size=2, num_classes=3, skip_kernel=3)
+    model = build_resnet(blocks=[1, 1], channels=[4, 8], pool_size=2, num_classes=3)
     images = np.random.default_rng(3).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     fig = plot_gradcam(model, images, labels=[0, 2], class_names=["cat", "dog", "ship"])
     assert len(fig.axes) == 2 * 3
@@ -100,7 +96,7 @@ def test_odd_batches_give_the_same_maps_as_within_an_even_batch():
     three, classes_three = gradcam_heatmaps(model, images[:3], class_indices=classes_four[:3])
     assert three.shape == (2, 3, 32, 32) and classes_three.tolist() == classes_four[:3].tolist()
     assert np.allclose(three, four[:, :3], atol=1e-6)
-    # the default 1x1 stride-2 shortcut with an odd batch (aborts the process on TF 2.21 oneDNN unless padded)
+    # the default 1x1 stride-2 shortcut with an odd batch (the builder avoids the strided 1x1 conv kernel)
     resnet = build_resnet(blocks=[1, 1], channels=[4, 8], pool_size=2, num_classes=3)
     maps, _ = gradcam_heatmaps(resnet, images[:3] * 2 - 1)
     assert maps.shape == (2, 3, 32, 32)

@@ -155,22 +155,3 @@ def test_a_saved_config_missing_newer_fields_still_matches(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(saved))
     assert prepare(tmp_path, CONFIG) == "resume"
     assert prepare(tmp_path / "other", CONFIG) == "new"
-
-
-def test_odd_batch_through_a_strided_1x1_convolution_is_refused_on_onednn_cpu():
-    """TF 2.21's oneDNN CPU kernels abort the process on that gradient; say so before training."""
-    import keras
-
-    from keras_resnet_cifar.config_checks import check_model
-
-    inputs = keras.Input((32, 32, 3))
-    strided = keras.Model(inputs, keras.layers.Conv2D(4, 1, strides=2, name="shortcut")(inputs))
-    plain = keras.Model(inputs, keras.layers.Conv2D(4, 3, strides=2)(inputs))
-    odd = CONFIG.replace(optim={"batch_size": 9})
-    with pytest.raises(ValueError, match=r"batch_size: received 9 .*odd batch.*\(shortcut\).*TF_ENABLE_ONEDNN_OPTS=0"):
-        check_model(strided, odd, onednn_cpu=True)
-    check_model(strided, odd, onednn_cpu=False)  # GPUs, or oneDNN switched off
-    check_model(strided, CONFIG.replace(optim={"batch_size": 10}), onednn_cpu=True)
-    check_model(plain, odd, onednn_cpu=True)
-    with pytest.raises(ValueError, match=r"received 18 \(9 per replica\)"):
-        check_model(strided, CONFIG.replace(optim={"batch_size": 18}), replicas=2, onednn_cpu=True)

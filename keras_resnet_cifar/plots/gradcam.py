@@ -48,12 +48,6 @@ def gradcam_heatmaps(model, images, *, layer_names=None, class_indices=None):
     count = len(images)
     if class_indices is not None:
         class_indices = np.asarray(class_indices, dtype="int64").reshape(-1)
-    if count % 2:
-        # TF 2.21's oneDNN CPU kernels abort on the gradient of a 1x1 stride-2 convolution (the
-        # projection shortcut) for an odd batch; one repeated image makes it even, then is dropped.
-        images = np.concatenate([images, images[-1:]])
-        if class_indices is not None:
-            class_indices = np.concatenate([class_indices, class_indices[-1:]])
     images = tf.convert_to_tensor(images)
     probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names] + [model.output])
     with tf.GradientTape() as tape:
