@@ -18,6 +18,20 @@ _LAZY = {
     "ResNetSpec": "keras_resnet_cifar.spec",
     "PRESETS": "keras_resnet_cifar.presets",
     "get_preset": "keras_resnet_cifar.presets",
+    "TrainConfig": "keras_resnet_cifar.config",
+    "ModelConfig": "keras_resnet_cifar.config",
+    "DataConfig": "keras_resnet_cifar.config",
+    "OptimConfig": "keras_resnet_cifar.config",
+    "load_data": "keras_resnet_cifar.data",
+    "from_arrays": "keras_resnet_cifar.data",
+    "make_dataset": "keras_resnet_cifar.data",
+    "train": "keras_resnet_cifar.train",
+    "evaluate": "keras_resnet_cifar.evaluate",
+    "export_model": "keras_resnet_cifar.export",
+    "ResNetHyperModel": "keras_resnet_cifar.tuning.hypermodel",
+    "SearchSpace": "keras_resnet_cifar.tuning.space",
+    "run_search": "keras_resnet_cifar.tuning.search",
+    "run_experiment": "keras_resnet_cifar.experiments",
 }
 
 __all__ = sorted(_LAZY)

@@ -106,11 +106,31 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
         return _finish(config, data, run_dir, model, mixed, strategy) if chief else None
 
 
-def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
-    from keras_resnet_cifar.callbacks import make_callbacks
+def make_datasets(config, data, first_epoch=0):
+    """The training stream from epoch `first_epoch` on, the validation pass (None without a
+    validation split) and the steps per epoch, as `config` asks; the tuner feeds trials the same.
+
+    Example:
+        >>> train_ds, val_ds, steps = make_datasets(config, data)
+    """
     from keras_resnet_cifar.data import AugmentConfig, make_dataset, steps_per_epoch
 
-    d, optim = config.data, config.optim
+    d = config.data
+    common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, normalize=d.normalize,
+                  mean=d.mean, std=d.std)
+    augment = AugmentConfig(crop=d.crop, pad=d.pad, hflip=d.hflip, vflip=d.vflip, noise_std=d.noise_std,
+                            cutout=d.cutout)
+    train_ds = make_dataset(data.train, training=True, augment=augment, mixup_alpha=d.mixup_alpha,
+                            seed=config.seed, first_epoch=first_epoch, **common)
+    val_ds = make_dataset(data.val, training=False, **common) if len(data.val.labels) else None
+    return train_ds, val_ds, steps_per_epoch(data.train, config.optim.batch_size)
+
+
+def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
+    from keras_resnet_cifar.callbacks import make_callbacks
+    from keras_resnet_cifar.data import steps_per_epoch
+
+    optim = config.optim
     steps = steps_per_epoch(data.train, optim.batch_size)
     with strategy.scope():
         model = build_model(config, mixed)
@@ -120,13 +140,9 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
     first = state["epoch"] if state else 0
     if first >= optim.epochs or (state and state["stopped"]):
         return model
-    common = dict(num_classes=data.num_classes, batch_size=optim.batch_size, normalize=d.normalize,
-                  mean=d.mean, std=d.std)
-    augment = AugmentConfig(crop=d.crop, pad=d.pad, hflip=d.hflip, vflip=d.vflip, noise_std=d.noise_std,
-                            cutout=d.cutout)
-    train_ds = shard_for(strategy, make_dataset(data.train, training=True, augment=augment, mixup_alpha=d.mixup_alpha,
-                                                seed=config.seed, first_epoch=first, **common))
-    val_ds = shard_for(strategy, make_dataset(data.val, training=False, **common)) if len(data.val.labels) else None
+    train_ds, val_ds, _ = make_datasets(config, data, first)
+    train_ds = shard_for(strategy, train_ds)
+    val_ds = shard_for(strategy, val_ds) if val_ds is not None else None
     if config.verbose and first:
         print(f"{run_dir}: resuming after epoch {first} of {optim.epochs}")
     model.fit(train_ds, epochs=optim.epochs, initial_epoch=first, steps_per_epoch=steps,

@@ -87,3 +87,12 @@ def test_macs_by_hand_for_one_stage():
 
 def test_macs_grow_with_width():
     assert count_macs([1, 1], [8, 16], input_shape=(16, 16, 3)) > count_macs([1, 1], [4, 8], input_shape=(16, 16, 3))
+
+
+def test_every_public_name_resolves():
+    import keras_resnet_cifar
+
+    for name in keras_resnet_cifar.__all__:
+        assert getattr(keras_resnet_cifar, name) is not None, name
+    with pytest.raises(AttributeError):
+        keras_resnet_cifar.not_a_name

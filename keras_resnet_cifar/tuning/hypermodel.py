@@ -47,26 +47,13 @@ class ResNetHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), verbose=0, **kwargs):
         from keras_resnet_cifar.schedules import lr_callbacks
+        from keras_resnet_cifar.train import make_datasets
 
         config = self.trial_config(hp)
-        train, val, steps = _datasets(config, self.data, initial_epoch)
+        train, val, steps = make_datasets(config, self.data, initial_epoch)
         return model.fit(train, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                          validation_data=val, shuffle=False, callbacks=[*lr_callbacks(config.optim), *callbacks],
                          verbose=verbose)
-
-
-def _datasets(config, data, first_epoch):
-    # As `train` feeds its model: same augmentation, normalization, seeds and per-epoch batches.
-    from keras_resnet_cifar.data import AugmentConfig, make_dataset, steps_per_epoch
-
-    d = config.data
-    common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, normalize=d.normalize,
-                  mean=d.mean, std=d.std)
-    augment = AugmentConfig(crop=d.crop, pad=d.pad, hflip=d.hflip, vflip=d.vflip, noise_std=d.noise_std,
-                            cutout=d.cutout)
-    train = make_dataset(data.train, training=True, augment=augment, mixup_alpha=d.mixup_alpha, seed=config.seed,
-                         first_epoch=first_epoch, **common)
-    return train, make_dataset(data.val, training=False, **common), steps_per_epoch(data.train, config.optim.batch_size)
 
 
 def declare(space, hp):
