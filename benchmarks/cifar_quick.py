@@ -32,7 +32,7 @@ def main():
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_resnet_cifar.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     config = TrainConfig(
         model=ModelConfig(blocks=tuple(args.blocks), channels=tuple(args.channels)),

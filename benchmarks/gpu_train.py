@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 def _with_tensorflow(args):
     from keras_resnet_cifar.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     config = TrainConfig(
         model=ModelConfig.from_preset(args.preset), data=DataConfig(source=args.data),

@@ -49,7 +49,7 @@ def main(argv=None):
 
     from keras_resnet_cifar import PRESETS, build_resnet
     from keras_resnet_cifar.constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-    from keras_resnet_cifar.export_signatures import build_export_archive
+    from keras_resnet_cifar.serving.signatures import build_export_archive
 
     keras.utils.set_random_seed(0)
     model = build_resnet(**PRESETS[args.preset])

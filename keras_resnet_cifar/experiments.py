@@ -194,7 +194,7 @@ def run_experiment(name, workdir, *, presets=None, variants=None, epochs=None, t
         >>> rows = run_experiment("orderings", "exp/orderings", presets=["small"], epochs=3,
         ...                       train_subset=5000, seeds=2, base_config=TrainConfig(...))
     """
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds: received {seeds!r}; accepted: an integer >= 1 (--seeds)")
@@ -249,7 +249,7 @@ def _load(loaded, config):
 def _record(workdir, experiment, cells, arguments, seeds, command, base_config):
     """Write experiment.json; refuse a folder holding the same experiment with other arguments."""
     from keras_resnet_cifar.config import TrainConfig, config_diff
-    from keras_resnet_cifar.rundir import read_json, write_json
+    from keras_resnet_cifar.training.rundir import read_json, write_json
 
     base = (base_config or TrainConfig()).to_dict()
     path = os.path.join(workdir, "experiment.json")
@@ -291,7 +291,7 @@ def read_results(path):
 
 
 def _write_results(workdir, cells, seeds):
-    from keras_resnet_cifar.rundir import read_json, write_text
+    from keras_resnet_cifar.training.rundir import read_json, write_text
 
     rows = []
     for cell in cells:

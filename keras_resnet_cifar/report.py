@@ -27,7 +27,7 @@ def report(dirs, out):
     Example:
         >>> report(["experiments/orderings", "figures"], "REPORT.md")
     """
-    from keras_resnet_cifar.rundir import write_text
+    from keras_resnet_cifar.training.rundir import write_text
 
     if not dirs:
         raise ValueError("report: received no folder; accepted: one or more experiment, run or figure folders")

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_resnet_cifar.evaluate import confusion_matrix
+from keras_resnet_cifar.training.evaluate import confusion_matrix
 
 
 def test_confusion_matrix_rows_are_true_columns_predicted():
@@ -47,7 +47,7 @@ def _test_split():
 
 def test_evaluate_model_counts_per_class_and_computes_the_loss():
     from keras_resnet_cifar.constants import CIFAR10_MEAN, CIFAR10_STD
-    from keras_resnet_cifar.evaluate import evaluate_model
+    from keras_resnet_cifar.training.evaluate import evaluate_model
 
     split = _test_split()
     result = evaluate_model(_brightness_model(), split, ["dark", "bright"], batch_size=4)
@@ -62,7 +62,7 @@ def test_evaluate_model_counts_per_class_and_computes_the_loss():
 
 def test_evaluate_a_keras_file_writes_results_and_checks_classes(tmp_path):
     from keras_resnet_cifar.data import CifarData, from_arrays
-    from keras_resnet_cifar.evaluate import evaluate
+    from keras_resnet_cifar.training.evaluate import evaluate
 
     path = str(tmp_path / "model.keras")
     _brightness_model().save(path)

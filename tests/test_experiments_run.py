@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-import keras_resnet_cifar.train
+import keras_resnet_cifar.training.train
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.experiments import read_results, run_dir, run_experiment
 from keras_resnet_cifar.report import report
@@ -39,13 +39,13 @@ GRID = dict(presets=["tiny"], variants=["a", "e"], epochs=1, data=DATA, base_con
 @pytest.fixture
 def count_train(monkeypatch):
     calls = []
-    real = keras_resnet_cifar.train.train
+    real = keras_resnet_cifar.training.train.train
 
     def counting(config, workdir, **kwargs):
         calls.append(os.path.relpath(workdir))
         return real(config, workdir, **kwargs)
 
-    monkeypatch.setattr(keras_resnet_cifar.train, "train", counting)
+    monkeypatch.setattr(keras_resnet_cifar.training.train, "train", counting)
     return calls
 
 

@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 
 from keras_resnet_cifar.constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
-from keras_resnet_cifar.export import export_model, list_versions
-from keras_resnet_cifar.serving import SIGNATURE_INPUTS
+from keras_resnet_cifar.serving.export import export_model, list_versions
+from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS
 from test_export_support import CLASS_NAMES, MEAN, encode, reference_probabilities, run_python, shared_export
 
 
@@ -108,7 +108,7 @@ def test_fresh_tensorflow_only_process_reproduces_outputs(shared, tmp_path):
     np.testing.assert_allclose(out[1], shared.expected, atol=1e-5)
 
 
-_EXPORT = "import sys; from keras_resnet_cifar.export import export_model; export_model(sys.argv[1], 'tiny', base=sys.argv[2])"
+_EXPORT = "import sys; from keras_resnet_cifar.serving.export import export_model; export_model(sys.argv[1], 'tiny', base=sys.argv[2])"
 
 
 def test_killed_export_leaves_no_version_and_the_next_succeeds(shared, tmp_path):
@@ -156,7 +156,7 @@ def test_versions_force_and_a_bare_keras_file(shared, tmp_path, capsys):
 
 
 def test_unnormalized_training_gets_plain_scaling(shared):
-    from keras_resnet_cifar.export_signatures import serving_functions
+    from keras_resnet_cifar.serving.signatures import serving_functions
 
     functions = serving_functions(shared.model, CLASS_NAMES, normalize=False)
     out = functions["serving_default"](tf.constant(shared.images))["probabilities"].numpy()
@@ -285,7 +285,7 @@ def test_mixed_precision_model_is_served_in_float32(tmp_path):
     import keras
 
     from keras_resnet_cifar import PRESETS, build_resnet
-    from keras_resnet_cifar.export_source import load_source
+    from keras_resnet_cifar.serving.source import load_source
 
     keras.config.set_dtype_policy("mixed_float16")
     try:

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from keras_resnet_cifar.check_export import ExportCheckError, check_export
+from keras_resnet_cifar.serving.check import ExportCheckError, check_export
 from keras_resnet_cifar.cli import main
 from test_export_support import copy_export, shared_export
 

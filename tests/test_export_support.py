@@ -55,7 +55,7 @@ def shared_export(tmp_path_factory):
     """The session's tiny run exported as saved_models/tiny/1, with sample images and reference outputs."""
     import keras
 
-    from keras_resnet_cifar.export import export_model
+    from keras_resnet_cifar.serving.export import export_model
 
     root = tmp_path_factory.getbasetemp() / "shared_export"
     run_dir, base = root / "run", root / "saved_models"

@@ -17,7 +17,7 @@ CLASSES = ["cat", "dog", "ship"]
 def run(tmp_path_factory):
     """A finished 2-epoch run of a tiny network on an image-folder data set of 3 classes."""
     from keras_resnet_cifar.data import load_data
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     root = tmp_path_factory.mktemp("folder")
     rng = np.random.default_rng(0)

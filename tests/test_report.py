@@ -39,7 +39,7 @@ def _fake_train(config, workdir, data=None):
 
 @pytest.fixture
 def fake_train(monkeypatch):
-    monkeypatch.setitem(sys.modules, "keras_resnet_cifar.train", types.SimpleNamespace(train=_fake_train))
+    monkeypatch.setitem(sys.modules, "keras_resnet_cifar.training.train", types.SimpleNamespace(train=_fake_train))
 
 
 @pytest.fixture

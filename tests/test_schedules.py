@@ -4,7 +4,7 @@ import math
 import pytest
 
 from keras_resnet_cifar.config import OptimConfig
-from keras_resnet_cifar.schedules import SCHEDULES, lr_for_epoch, schedule_curve
+from keras_resnet_cifar.training.schedules import SCHEDULES, lr_for_epoch, schedule_curve
 
 
 def optim(**kwargs):
@@ -71,7 +71,7 @@ def _compiled_model():
 
 
 def test_epoch_lr_sets_the_rate_and_logs_the_rate_used():
-    from keras_resnet_cifar.schedules import EpochLR
+    from keras_resnet_cifar.training.schedules import EpochLR
 
     callback = EpochLR(optim(schedule="exp", gamma=0.5))
     callback.set_model(_compiled_model())
@@ -83,7 +83,7 @@ def test_epoch_lr_sets_the_rate_and_logs_the_rate_used():
 
 
 def test_plateau_halves_after_patience_and_its_counters_survive_a_resume():
-    from keras_resnet_cifar.schedules import lr_callbacks
+    from keras_resnet_cifar.training.schedules import lr_callbacks
 
     plateau, epoch_lr = lr_callbacks(optim(schedule="plateau", plateau_patience=2))
     model = _compiled_model()

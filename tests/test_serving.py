@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import keras_resnet_cifar
-from keras_resnet_cifar import serving
+from keras_resnet_cifar.serving import client as serving
 from keras_resnet_cifar.cli import main
 from test_export_support import CLASS_NAMES, encode, shared_export
 
@@ -209,8 +209,8 @@ def test_rest_client_works_without_tensorflow_serving_api(monkeypatch):
                  "tensorflow_serving.apis.prediction_service_pb2_grpc"):
         monkeypatch.setitem(sys.modules, name, None)  # makes any import of it fail
     monkeypatch.setattr(keras_resnet_cifar, "serving", serving)  # restored afterwards, as sys.modules is
-    monkeypatch.delitem(sys.modules, "keras_resnet_cifar.serving")
-    fresh = importlib.import_module("keras_resnet_cifar.serving")
+    monkeypatch.delitem(sys.modules, "keras_resnet_cifar.serving.client")
+    fresh = importlib.import_module("keras_resnet_cifar.serving.client")
     assert fresh.rest_request_body([b"x"])["signature_name"] == "serving_bytes"
     assert fresh.RestClient("http://127.0.0.1:1", "m").url.endswith("/v1/models/m:predict")
     with pytest.raises(ImportError, match=r"pip install 'keras-resnet-cifar\[serving\]'"):

@@ -8,7 +8,7 @@ import pytest
 
 from keras_resnet_cifar.cli import main
 from keras_resnet_cifar.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
-from keras_resnet_cifar.schedules import schedule_curve
+from keras_resnet_cifar.training.schedules import schedule_curve
 
 CLASSES = [f"class{i}" for i in range(10)]
 CLI_ARGS = ["--preset", "tiny", "--val-fraction", "0.2", "--epochs", "3", "--batch-size", "16", "--optimizer", "sgdn",
@@ -101,7 +101,7 @@ def test_best_checkpoint_is_the_best_validation_epoch(cli_run, image_folder):
     import keras
 
     from keras_resnet_cifar.data import load_data
-    from keras_resnet_cifar.evaluate import evaluate_model
+    from keras_resnet_cifar.training.evaluate import evaluate_model
 
     val = [float(r["val_accuracy"]) for r in _history(cli_run)]
     metrics = _json(cli_run, "metrics.json")
@@ -165,7 +165,7 @@ def mock_data():
 ], ids=["sgd-exp-decoupled-spe2", "adagrad-cosine", "adadelta-restarts-warmup", "adam-constant-mixup-noval"])
 def test_each_optimizer_and_schedule_trains_and_logs_its_rate(optim, data, run, mock_data, tmp_path):
     from keras_resnet_cifar.data import from_arrays
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     x, y = mock_data
     config = TrainConfig(model=MICRO, data=DataConfig(**data),
@@ -187,8 +187,8 @@ def test_each_optimizer_and_schedule_trains_and_logs_its_rate(optim, data, run, 
 def test_optimizers_and_where_weight_decay_goes():
     import keras
 
-    from keras_resnet_cifar.optimizers import OPTIMIZERS, coupled_l2, make_optimizer
-    from keras_resnet_cifar.train import build_model
+    from keras_resnet_cifar.training.optimizers import OPTIMIZERS, coupled_l2, make_optimizer
+    from keras_resnet_cifar.training.train import build_model
 
     kinds = {name: make_optimizer(OptimConfig(optimizer=name, lr=0.2)) for name in OPTIMIZERS}
     assert {name: type(o).__name__ for name, o in kinds.items()} == {
@@ -218,7 +218,7 @@ def test_mixed_precision_under_a_strategy_trains_and_resumes(mock_data, tmp_path
     import keras
 
     from keras_resnet_cifar.data import from_arrays
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -251,8 +251,8 @@ def _small_compiled_model():
 def test_kept_checkpoint_is_the_best_validation_epoch_not_the_last(tmp_path):
     import keras
 
-    from keras_resnet_cifar.callbacks import HistoryCSV
-    from keras_resnet_cifar.checkpoint import RunCheckpoint, load_state
+    from keras_resnet_cifar.training.callbacks import HistoryCSV
+    from keras_resnet_cifar.training.checkpoint import RunCheckpoint, load_state
 
     model = _small_compiled_model()
     history = HistoryCSV(tmp_path / "history.csv")
@@ -274,7 +274,7 @@ def test_kept_checkpoint_is_the_best_validation_epoch_not_the_last(tmp_path):
 
 
 def test_early_stopping_on_validation_accuracy_survives_a_resume():
-    from keras_resnet_cifar.callbacks import EarlyStoppingOnVal
+    from keras_resnet_cifar.training.callbacks import EarlyStoppingOnVal
 
     model = _small_compiled_model()
     stopper = EarlyStoppingOnVal(2)

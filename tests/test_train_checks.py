@@ -7,7 +7,7 @@ import pytest
 
 from keras_resnet_cifar.cli import build_parser, main
 from keras_resnet_cifar.config import ModelConfig, OptimConfig, TrainConfig
-from keras_resnet_cifar.rundir import prepare
+from keras_resnet_cifar.training.rundir import prepare
 
 MICRO = ModelConfig(blocks=(1,), channels=(4,))
 CONFIG = TrainConfig(model=MICRO, optim=OptimConfig(epochs=1, batch_size=8), histogram_freq=0, verbose=0)
@@ -36,7 +36,7 @@ def data():
     (dict(model=ModelConfig(blocks=(1, 1), channels=(4,))), "channels"),
 ])
 def test_bad_config_fails_before_anything_is_written(change, message, data, tmp_path):
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     workdir = tmp_path / "run"
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -52,7 +52,7 @@ def test_bad_config_fails_before_anything_is_written(change, message, data, tmp_
 ])
 def test_config_that_does_not_fit_the_data_fails_before_training(change, message, tmp_path):
     from keras_resnet_cifar.data import from_arrays
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     config = CONFIG.replace(**change)
     x = np.zeros((40, 32, 32, 3), np.uint8)
@@ -64,7 +64,7 @@ def test_config_that_does_not_fit_the_data_fails_before_training(change, message
 
 
 def test_workdir_with_another_config_is_refused_listing_the_differences(data, tmp_path):
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     (tmp_path / "config.json").write_text(CONFIG.replace(optim={"lr": 0.2}, seed=3).to_json())
     with pytest.raises(FileExistsError) as error:
@@ -100,7 +100,7 @@ def test_unwritable_workdir_is_a_clear_error(tmp_path):
 
 
 def test_checkpoint_that_does_not_match_the_model_is_a_clear_error(data, tmp_path):
-    from keras_resnet_cifar.train import build_model, compile_model, train
+    from keras_resnet_cifar.training.train import build_model, compile_model, train
 
     other = CONFIG.replace(model=ModelConfig(blocks=(1,), channels=(8,)))
     model = compile_model(build_model(other), other)

@@ -27,7 +27,7 @@ import sys, time
 import keras, numpy as np
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.data import from_arrays
-from keras_resnet_cifar.train import train
+from keras_resnet_cifar.training.train import train
 
 class Slow(keras.callbacks.Callback):  # gives the parent time to kill mid-run
     def on_train_batch_end(self, batch, logs=None):
@@ -66,7 +66,7 @@ def _history(run):
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     rng = np.random.default_rng(0)
     arrays = {"x": rng.integers(0, 256, (80, 32, 32, 3), dtype=np.uint8), "y": np.arange(80) % 10,

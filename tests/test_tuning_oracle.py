@@ -100,7 +100,7 @@ def test_exhausted_feasible_set_stops_instead_of_proposing_over_budget():
 
 
 def test_the_space_accepts_exactly_the_optimizers_training_builds():
-    from keras_resnet_cifar import optimizers
+    from keras_resnet_cifar.training import optimizers
     from keras_resnet_cifar.tuning.dimensions import OPTIMIZERS
 
     assert OPTIMIZERS == optimizers.OPTIMIZERS

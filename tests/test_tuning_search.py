@@ -117,7 +117,7 @@ def test_resume_with_another_space_is_refused_listing_differences(finished, data
 
 def test_best_json_feeds_train_from_tuner_with_the_same_architecture(finished):
     from keras_resnet_cifar.cli.train import config_from_args
-    from keras_resnet_cifar.train import build_model
+    from keras_resnet_cifar.training.train import build_model
 
     _, project_dir = finished
     with open(os.path.join(project_dir, "best.json")) as handle:

@@ -11,7 +11,7 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet_cifar.check_export import check_export
+    from keras_resnet_cifar.serving.check import check_export
 
     lines = check_export(args.path, log=lambda line: print(f"ok  {line}", flush=True))
     print(f"{args.path}: all {len(lines)} checks passed")

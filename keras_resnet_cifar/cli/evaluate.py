@@ -15,7 +15,7 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet_cifar.evaluate import evaluate
+    from keras_resnet_cifar.training.evaluate import evaluate
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size: received {args.batch_size}; accepted: an integer >= 1")

@@ -87,7 +87,7 @@ def _run_weights(args):
 
 def _run_confusion(args):
     from keras_resnet_cifar.plots.confusion import plot_confusion
-    from keras_resnet_cifar.rundir import read_json
+    from keras_resnet_cifar.training.rundir import read_json
 
     path = os.path.join(args.run, "metrics.json")
     if not os.path.exists(path):
@@ -112,7 +112,7 @@ def _run_gradcam(args):
     from keras_resnet_cifar.config import TrainConfig
     from keras_resnet_cifar.data import load_data, normalize_images
     from keras_resnet_cifar.plots.gradcam import plot_gradcam
-    from keras_resnet_cifar.rundir import read_json
+    from keras_resnet_cifar.training.rundir import read_json
 
     folder = args.model if os.path.isdir(args.model) else os.path.dirname(os.path.abspath(args.model))
     model_path = os.path.join(args.model, "best.keras") if os.path.isdir(args.model) else args.model

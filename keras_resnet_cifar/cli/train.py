@@ -104,7 +104,7 @@ def config_from_args(args):
 def _base_config(args):
     """--config FILE.json, or the study's defaults. (Home of the tuning issue's --from-tuner.)"""
     from keras_resnet_cifar.config import TrainConfig
-    from keras_resnet_cifar.rundir import read_json
+    from keras_resnet_cifar.training.rundir import read_json
 
     if args.config and args.from_tuner:
         raise ValueError("--config and --from-tuner: received both; accepted: one base config")
@@ -118,7 +118,7 @@ def _base_config(args):
 
 
 def run_command(args):
-    from keras_resnet_cifar.train import train
+    from keras_resnet_cifar.training.train import train
 
     config = config_from_args(args)
     metrics = train(config, args.workdir, force=args.force)

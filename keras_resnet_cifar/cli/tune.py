@@ -73,7 +73,7 @@ def space_from_args(args, config):
 def config_from_args(args):
     """The training config of everything not searched: --config, then the flags."""
     from keras_resnet_cifar.config import TrainConfig
-    from keras_resnet_cifar.rundir import read_json
+    from keras_resnet_cifar.training.rundir import read_json
 
     config = TrainConfig.from_dict(read_json(args.config)) if args.config else TrainConfig()
     data = {k: v for k, v in (("source", args.data), ("data_dir", args.data_dir),

@@ -17,7 +17,7 @@ METRIC_LABELS = {
 
 def save_figure(fig, path, dpi=110):
     """Write `fig` as PNG to `path` atomically (a temp file beside it, then os.replace)."""
-    from keras_resnet_cifar.rundir import atomic_save
+    from keras_resnet_cifar.training.rundir import atomic_save
 
     atomic_save(path, lambda temp: fig.savefig(temp, format="png", dpi=dpi))
     return path

@@ -33,7 +33,7 @@ def plot_schedules(schedules=STUDY_SCHEDULES, *, epochs=50, optim=None, log_scal
         'exponential'
     """
     from keras_resnet_cifar.config import OptimConfig
-    from keras_resnet_cifar.schedules import SCHEDULES, schedule_curve
+    from keras_resnet_cifar.training.schedules import SCHEDULES, schedule_curve
 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs: received {epochs!r}; accepted: an integer >= 1")

@@ -1,7 +1,7 @@
 """The study's Figure 12: the distribution of each stage's kernel weights, epoch after epoch.
 
 Reads the per-epoch samples training saves in RUN_DIR/weights/epoch_XXX.npz (format:
-`keras_resnet_cifar.callbacks`): one panel per group (stem, stage1..N, head), one
+`keras_resnet_cifar.training.callbacks`): one panel per group (stem, stage1..N, head), one
 histogram per epoch, coloured from early (dark) to late (bright).
 """
 import glob

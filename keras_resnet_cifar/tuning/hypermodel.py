@@ -33,8 +33,8 @@ class ResNetHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         from keras_resnet_cifar.data import steps_per_epoch
-        from keras_resnet_cifar.runtime import use_mixed_precision
-        from keras_resnet_cifar.train import build_model, compile_model
+        from keras_resnet_cifar.training.runtime import use_mixed_precision
+        from keras_resnet_cifar.training.train import build_model, compile_model
 
         values = declare(self.space, hp)
         problem = self.space.violation(values)
@@ -46,8 +46,8 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         return compile_model(model, config, steps_per_epoch(self.data.train, config.optim.batch_size))
 
     def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), verbose=0, **kwargs):
-        from keras_resnet_cifar.schedules import lr_callbacks
-        from keras_resnet_cifar.train import make_datasets
+        from keras_resnet_cifar.training.schedules import lr_callbacks
+        from keras_resnet_cifar.training.train import make_datasets
 
         config = self.trial_config(hp)
         train, val, steps = make_datasets(config, self.data, initial_epoch)

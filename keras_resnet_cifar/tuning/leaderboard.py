@@ -13,7 +13,7 @@ import io
 import os
 
 from keras_resnet_cifar.config import TrainConfig
-from keras_resnet_cifar.rundir import atomic_save, read_json, write_json, write_text
+from keras_resnet_cifar.training.rundir import atomic_save, read_json, write_json, write_text
 
 
 def trial_records(trials):

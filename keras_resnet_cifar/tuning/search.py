@@ -16,7 +16,7 @@ import keras_tuner
 from keras_tuner.src.engine import tuner_utils
 
 from keras_resnet_cifar.config import config_diff
-from keras_resnet_cifar.rundir import read_json, write_json
+from keras_resnet_cifar.training.rundir import read_json, write_json
 from keras_resnet_cifar.tuning import leaderboard
 from keras_resnet_cifar.tuning.distributed import role, serve_oracle
 from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
@@ -49,7 +49,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
     Example:
         >>> summary = run_search(TrainConfig(), SearchSpace.create(), tuner="random", max_trials=5, epochs=2)
     """
-    from keras_resnet_cifar.config_checks import check_config, check_data
+    from keras_resnet_cifar.training.checks import check_config, check_data
 
     if tuner not in ORACLES:
         raise ValueError(f"tuner: received {tuner!r}; accepted: {', '.join(TUNERS)}")

@@ -43,7 +43,7 @@ def export_model(source, name, *, version=None, base="saved_models", force=False
     Example:
         path = export_model("runs/resnet24", "resnet_cifar")  # saved_models/resnet_cifar/1
     """
-    from keras_resnet_cifar.export_source import load_source
+    from keras_resnet_cifar.serving.source import load_source
 
     if not isinstance(name, str) or not _NAME.fullmatch(name) or name.isdigit():
         raise ValueError(f"name: received {name!r}; accepted: letters, digits, '_', '.', '-', starting with a "
@@ -130,8 +130,8 @@ def _write_version(folder, loaded, name, version):
     import tensorflow as tf
 
     from keras_resnet_cifar import __version__
-    from keras_resnet_cifar.export_signatures import build_export_archive
-    from keras_resnet_cifar.warmup import write_warmup
+    from keras_resnet_cifar.serving.signatures import build_export_archive
+    from keras_resnet_cifar.serving.warmup import write_warmup
 
     archive = build_export_archive(loaded.model, loaded.class_names, normalize=loaded.normalize,
                                    mean=loaded.mean, std=loaded.std)

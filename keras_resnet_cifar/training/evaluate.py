@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from keras_resnet_cifar.rundir import atomic_save, read_json, write_json
+from keras_resnet_cifar.training.rundir import atomic_save, read_json, write_json
 
 
 def confusion_matrix(y_true, y_pred, num_classes):

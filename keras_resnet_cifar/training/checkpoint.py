@@ -19,7 +19,7 @@ import os
 
 import keras
 
-from keras_resnet_cifar.rundir import atomic_save, read_json, write_json
+from keras_resnet_cifar.training.rundir import atomic_save, read_json, write_json
 
 
 class RunCheckpoint(keras.callbacks.Callback):

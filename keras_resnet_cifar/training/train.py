@@ -8,12 +8,12 @@ import time
 import keras
 import numpy as np
 
-from keras_resnet_cifar import rundir
-from keras_resnet_cifar.checkpoint import load_state, restore
-from keras_resnet_cifar.optimizers import coupled_l2, make_optimizer
-from keras_resnet_cifar.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy,
+from keras_resnet_cifar.training import rundir
+from keras_resnet_cifar.training.checkpoint import load_state, restore
+from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
+from keras_resnet_cifar.training.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy,
                                         run_dir_for, seeded, shard_for, use_mixed_precision, versions)
-from keras_resnet_cifar.config_checks import check_config, check_data
+from keras_resnet_cifar.training.checks import check_config, check_data
 
 
 def compile_model(model, config, steps_per_epoch=None):
@@ -127,7 +127,7 @@ def make_datasets(config, data, first_epoch=0):
 
 
 def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
-    from keras_resnet_cifar.callbacks import make_callbacks
+    from keras_resnet_cifar.training.callbacks import make_callbacks
     from keras_resnet_cifar.data import steps_per_epoch
 
     optim = config.optim
@@ -153,7 +153,7 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
 
 def _finish(config, data, run_dir, model, mixed, strategy):
     from keras_resnet_cifar.data import steps_per_epoch
-    from keras_resnet_cifar.evaluate import evaluate_model, save_figures
+    from keras_resnet_cifar.training.evaluate import evaluate_model, save_figures
 
     state = load_state(run_dir)
     if state is None:

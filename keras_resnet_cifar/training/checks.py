@@ -4,9 +4,9 @@ Every error says what was received, what is accepted, and the flag that sets it.
 """
 import math
 
-from keras_resnet_cifar.optimizers import OPTIMIZERS
-from keras_resnet_cifar.runtime import STRATEGIES, SWITCHES
-from keras_resnet_cifar.schedules import SCHEDULES
+from keras_resnet_cifar.training.optimizers import OPTIMIZERS
+from keras_resnet_cifar.training.runtime import STRATEGIES, SWITCHES
+from keras_resnet_cifar.training.schedules import SCHEDULES
 
 
 def check_config(config):

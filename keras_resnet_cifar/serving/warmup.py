@@ -9,7 +9,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet_cifar.serving import SIGNATURE_INPUTS, _serving_apis, make_predict_request
+from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS, _serving_apis, make_predict_request
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # One request per signature and batch size; TF Serving allows up to 1000 records.

@@ -5,7 +5,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from keras_resnet_cifar.serving import DEFAULT_MODEL_NAME, GrpcClient, RestClient
+from keras_resnet_cifar.serving.client import DEFAULT_MODEL_NAME, GrpcClient, RestClient
 
 
 def make_client(server, model=DEFAULT_MODEL_NAME, *, version=None, timeout=30.0):

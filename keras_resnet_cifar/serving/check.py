@@ -10,8 +10,8 @@ import re
 
 import numpy as np
 
-from keras_resnet_cifar.serving import OUTPUT_NAMES, SIGNATURE_INPUTS
-from keras_resnet_cifar.warmup import WARMUP_FILE
+from keras_resnet_cifar.serving.client import OUTPUT_NAMES, SIGNATURE_INPUTS
+from keras_resnet_cifar.serving.warmup import WARMUP_FILE
 
 # Expected (dtype, shape) per tensor; H, W come from the signature and C from class_names.json.
 _INPUT_SPECS = {"images": ("DT_UINT8", 4), "image_bytes": ("DT_STRING", 1)}
@@ -35,7 +35,7 @@ def check_export(path, *, log=None):
     Example:
         for line in check_export("saved_models/resnet_cifar"): print(line)
     """
-    from keras_resnet_cifar.export import list_versions
+    from keras_resnet_cifar.serving.export import list_versions
 
     path = os.fspath(path)
     if not os.path.isdir(path):
@@ -104,7 +104,7 @@ def _check_version(folder, passed):
     passed(f"signatures: {folder}: serving_default images uint8 (-1, {', '.join(map(str, image_shape))}), "
            f"serving_bytes image_bytes string (-1,) -> {', '.join(OUTPUT_NAMES)} ({len(class_names)} classes)")
 
-    from keras_resnet_cifar.warmup import read_warmup
+    from keras_resnet_cifar.serving.warmup import read_warmup
 
     try:
         logs = read_warmup(os.path.join(folder, WARMUP_FILE))
@@ -148,7 +148,7 @@ def _check_signatures(folder, signature_defs, num_classes):
 def _run_signatures(folder, image_shape, class_names, logs, passed):
     import tensorflow as tf
 
-    from keras_resnet_cifar.warmup import sample_inputs
+    from keras_resnet_cifar.serving.warmup import sample_inputs
 
     try:
         loaded = tf.saved_model.load(folder)

@@ -8,7 +8,7 @@ Serving too, never with a silently wrong answer.
 import keras
 import tensorflow as tf
 
-from keras_resnet_cifar.serving import SIGNATURE_INPUTS
+from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS
 
 
 def build_export_archive(model, class_names, *, normalize=True, mean=None, std=None):

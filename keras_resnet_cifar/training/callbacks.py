@@ -21,9 +21,9 @@ import time
 import keras
 import numpy as np
 
-from keras_resnet_cifar.checkpoint import RunCheckpoint
-from keras_resnet_cifar.rundir import atomic_save, write_text
-from keras_resnet_cifar.schedules import lr_callbacks
+from keras_resnet_cifar.training.checkpoint import RunCheckpoint
+from keras_resnet_cifar.training.rundir import atomic_save, write_text
+from keras_resnet_cifar.training.schedules import lr_callbacks
 
 _FIRST_COLUMNS = ("epoch", "loss", "accuracy", "mixup_accuracy", "val_loss", "val_accuracy", "lr", "seconds",
                   "val_seconds")

@@ -1,0 +1,30 @@
+"""Export for TF Serving and clients of the served model.
+
+- `export.py`: `export_model`, versioned atomic SavedModels (`signatures.py`: the uint8 and
+  encoded-image signatures; `source.py`: what a run directory or `.keras` file provides;
+  `warmup.py`: TF Serving's warmup records).
+- `check.py`: `check_export`, the local proof that TF Serving will accept an export.
+- `client.py`: `RestClient` and `GrpcClient`; `predict.py`: the `predict` command's helpers.
+
+Importing this package is cheap: TensorFlow loads only with the exporter, and the REST
+client needs only the standard library and NumPy.
+
+Example:
+    >>> from keras_resnet_cifar.serving import RestClient
+    >>> RestClient("http://localhost:8501", "resnet24").predict(images)
+"""
+import importlib
+
+_LAZY = {
+    "RestClient": "client", "GrpcClient": "client", "ServingError": "client",
+    "rest_request_body": "client", "make_predict_request": "client",
+    "export_model": "export", "check_export": "check", "ExportCheckError": "check",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"keras_resnet_cifar.serving.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'keras_resnet_cifar.serving' has no attribute {name!r}")
