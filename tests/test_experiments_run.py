@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import keras_resnet_cifar.training.train
-from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.experiments import read_results, run_dir, run_experiment
 from keras_resnet_cifar.report import report
 

@@ -149,8 +149,6 @@ MICRO = ModelConfig(blocks=(1,), channels=(4,))
 
 @pytest.fixture(scope="module")
 def mock_data():
-    from keras_resnet_cifar.data import from_arrays
-
     rng = np.random.default_rng(1)
     x = np.concatenate([_class_images(rng, 8, label) for label in range(10)])
     y = np.repeat(np.arange(10), 8)
