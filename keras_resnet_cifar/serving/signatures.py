@@ -54,7 +54,7 @@ def serving_functions(model, class_names, *, normalize=True, mean=None, std=None
             tf.reduce_all(tf.equal(tf.shape(images)[1:], [height, width, channels])),
             tf.strings.format(f"images must have shape (batch, {height}, {width}, {channels}); received {{}}",
                               [tf.shape(images)]),
-            images, [0, height, width, channels])
+            images)
         x = tf.cast(images, tf.float32) / 255.0
         if normalize:
             x = (x - mean) / std
@@ -71,7 +71,7 @@ def serving_functions(model, class_names, *, normalize=True, mean=None, std=None
             tf.strings.format(f"image_bytes[{{}}] must decode to a {height}x{width} image; it decodes to (height, "
                               f"width, channels) {{}}: resize it to {height}x{width} before sending",
                               [index, tf.shape(image)]),
-            image, [height, width, channels])
+            image)
 
     images_spec = tf.TensorSpec([None, height, width, channels], tf.uint8, name=SIGNATURE_INPUTS["serving_default"])
     bytes_spec = tf.TensorSpec([None], tf.string, name=SIGNATURE_INPUTS["serving_bytes"])
@@ -90,13 +90,13 @@ def serving_functions(model, class_names, *, normalize=True, mean=None, std=None
     return {"serving_default": serving_default, "serving_bytes": serving_bytes}
 
 
-def _refuse_unless(ok, message, value, empty_shape):
-    """`value` when `ok`; otherwise fail the request with `message` (a string tensor).
+def _refuse_unless(ok, message, value):
+    """`value` once `ok` holds; otherwise fail the request with `message` (a string tensor).
 
     TF Serving feeds tensors without checking them against the signature's shape, and
-    Grappler may run independent ops in any order, so a bare Assert can lose the race to
-    a kernel's cryptic shape error. Here no op sees a wrongly shaped tensor: when `ok` is
-    false the value is replaced by zeros of `empty_shape` while the Assert fails the call.
+    independent ops may run in any order, so a bare Assert can lose the race to a kernel's
+    cryptic shape error. The control dependency makes every op that reads `value` wait for
+    the Assert, so no op ever sees a wrongly shaped tensor.
     """
-    tf.debugging.Assert(ok, [message])
-    return tf.cond(ok, lambda: tf.identity(value), lambda: tf.zeros(empty_shape, value.dtype))
+    with tf.control_dependencies([tf.debugging.Assert(ok, [message])]):
+        return tf.identity(value)
