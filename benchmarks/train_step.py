@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-VARIANTS = ("plain", "xla", "keras_bn")
+VARIANTS = ("plain", "xla", "keras_bn", "bf16")
 
 
 def measure_keras(preset, batch, steps, warmup, variant):
@@ -32,6 +32,8 @@ def measure_keras(preset, batch, steps, warmup, variant):
         from keras_resnet_cifar import layers
 
         layers.FusedBatchNormalization = keras.layers.BatchNormalization
+    if variant == "bf16":  # bfloat16 compute, float32 variables (oneDNN uses AVX512_BF16 where present)
+        keras.config.set_dtype_policy("mixed_bfloat16")
     model = build_resnet(**PRESETS[preset])
     model.compile(
         optimizer=keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),

@@ -94,7 +94,7 @@ class TrainConfig:
     optim: OptimConfig = OptimConfig()
     seed: int = 0
     deterministic: bool = False
-    mixed_precision: str = "auto"  # auto (on where the GPU supports it), on, off
+    mixed_precision: str = "auto"  # auto (float16 where the GPU supports it), on, off, bf16
     jit_compile: str = "auto"  # auto, on, off
     steps_per_execution: int = 1
     strategy: str = "auto"  # auto, one, mirrored, multiworker

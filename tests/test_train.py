@@ -232,7 +232,7 @@ def test_mixed_precision_under_a_strategy_trains_and_resumes(mock_data, tmp_path
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     assert [r["epoch"] for r in _history(str(tmp_path))] == ["1"]
     metrics = train(config, tmp_path, data=split)
-    assert metrics["mixed_precision"] is True and metrics["strategy"] == "MirroredStrategy"
+    assert metrics["mixed_precision"] == "mixed_float16" and metrics["strategy"] == "MirroredStrategy"
     assert [float(r["lr"]) for r in _history(str(tmp_path))] == pytest.approx([0.1, 0.05, 0.025])
     best = keras.saving.load_model(os.path.join(tmp_path, "best.keras"), compile=False)
     assert best.get_layer("stem_conv").dtype_policy.name == "mixed_float16"
@@ -286,3 +286,24 @@ def test_early_stopping_on_validation_accuracy_survives_a_resume():
     resumed.on_train_begin()
     resumed.on_epoch_end(3, {"val_accuracy": 0.45})  # a second epoch without gain: stop
     assert model.stop_training
+
+
+def test_bf16_trains_under_mixed_bfloat16(mock_data, tmp_path):
+    import keras
+
+    from keras_resnet_cifar.data import from_arrays
+    from keras_resnet_cifar.training.runtime import precision_policy
+    from keras_resnet_cifar.training.train import train
+
+    assert precision_policy("bf16") == "mixed_bfloat16" and precision_policy("off") == "float32"
+    with pytest.raises(ValueError, match="mixed_precision"):
+        precision_policy("fp8")
+    x, y = mock_data
+    config = TrainConfig(model=MICRO, optim=OptimConfig(epochs=1, batch_size=16), mixed_precision="bf16",
+                         histogram_freq=0, verbose=0)
+    metrics = train(config, tmp_path / "run", data=from_arrays(x, y, x[:20], y[:20], val_fraction=0.2))
+    assert metrics["mixed_precision"] == "mixed_bfloat16"
+    assert np.isfinite(metrics["test_loss"])
+    best = keras.saving.load_model(tmp_path / "run" / "best.keras", compile=False)
+    assert best.get_layer("stem_conv").dtype_policy.name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"

@@ -62,7 +62,9 @@ def register(subparsers):
     run = parser.add_argument_group("execution")
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
                      help="deterministic TF ops: two CPU runs give identical weights (slower)")
-    run.add_argument("--mixed-precision", choices=("auto", "on", "off"), help="default auto: on for GPUs with compute >= 7.0")
+    run.add_argument("--mixed-precision", choices=("auto", "on", "off", "bf16"),
+                     help="default auto: float16 on GPUs with compute >= 7.0, else float32; bf16: mixed bfloat16 "
+                          "(fast on CPUs with AVX512_BF16/AMX)")
     run.add_argument("--jit-compile", choices=("auto", "on", "off"), help="XLA; default auto (on GPU, off on CPU)")
     run.add_argument("--steps-per-execution", type=int, help="batches per compiled call (default 1)")
     run.add_argument("--strategy", choices=("auto", "one", "mirrored", "multiworker"),

@@ -5,7 +5,7 @@ Every error says what was received, what is accepted, and the flag that sets it.
 import math
 
 from keras_resnet_cifar.training.optimizers import OPTIMIZERS
-from keras_resnet_cifar.training.runtime import STRATEGIES, SWITCHES
+from keras_resnet_cifar.training.runtime import PRECISIONS, STRATEGIES, SWITCHES
 from keras_resnet_cifar.training.schedules import SCHEDULES
 
 
@@ -18,7 +18,7 @@ def check_config(config):
     _choice("optimizer", o.optimizer, OPTIMIZERS, "--optimizer")
     _choice("schedule", o.schedule, SCHEDULES, "--schedule")
     _choice("strategy", config.strategy, STRATEGIES, "--strategy")
-    _choice("mixed_precision", config.mixed_precision, SWITCHES, "--mixed-precision")
+    _choice("mixed_precision", config.mixed_precision, PRECISIONS, "--mixed-precision")
     _choice("jit_compile", config.jit_compile, SWITCHES, "--jit-compile")
     _number("lr", o.lr, "a number > 0", lambda v: v > 0, "--lr")
     _integer("epochs", o.epochs, 1, "--epochs")

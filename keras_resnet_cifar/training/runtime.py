@@ -13,6 +13,7 @@ import tensorflow as tf
 
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 SWITCHES = ("auto", "on", "off")
+PRECISIONS = ("auto", "on", "off", "bf16")
 
 
 def describe_device():
@@ -29,18 +30,23 @@ def describe_device():
     return f"CPU: {_cpu_name()} ({os.cpu_count()} logical cores)"
 
 
-def use_mixed_precision(setting="auto"):
-    """Whether to train in mixed_float16: "auto" only where every GPU has compute >= 7.0.
+def precision_policy(setting="auto"):
+    """The Keras dtype policy to train under, for `--mixed-precision SETTING`.
+
+    "on": "mixed_float16" (float16 compute, float32 variables, loss scaling); "auto": the
+    same where every GPU has compute capability >= 7.0, else "float32"; "off": "float32";
+    "bf16": "mixed_bfloat16" (no loss scaling needed), fast on CPUs with AVX512_BF16 or AMX
+    (1.7x on resnet24 here: benchmarks/RESULTS.md), on TPUs and on Ampere or newer GPUs.
 
     Args:
-        setting: "auto", "on" or "off".
+        setting: "auto", "on", "off" or "bf16".
     """
-    _check_choice("mixed_precision", setting, SWITCHES)
-    if setting != "auto":
-        return setting == "on"
-    gpus = tf.config.list_physical_devices("GPU")
-    capabilities = [tf.config.experimental.get_device_details(g).get("compute_capability") for g in gpus]
-    return bool(gpus) and all(c is not None and tuple(c) >= (7, 0) for c in capabilities)
+    _check_choice("mixed_precision", setting, PRECISIONS)
+    if setting == "auto":
+        gpus = tf.config.list_physical_devices("GPU")
+        capabilities = [tf.config.experimental.get_device_details(g).get("compute_capability") for g in gpus]
+        setting = "on" if gpus and all(c is not None and tuple(c) >= (7, 0) for c in capabilities) else "off"
+    return {"on": "mixed_float16", "off": "float32", "bf16": "mixed_bfloat16"}[setting]
 
 
 def jit_compile_arg(setting="auto"):
@@ -51,10 +57,10 @@ def jit_compile_arg(setting="auto"):
 
 
 @contextlib.contextmanager
-def dtype_policy(mixed):
-    """Build layers under "mixed_float16" when `mixed`, restoring the previous global policy."""
+def dtype_policy(policy="float32"):
+    """Build layers under the dtype policy `policy` (e.g. "mixed_float16"), restoring the previous global one."""
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16" if mixed else "float32")
+    keras.config.set_dtype_policy(policy)
     try:
         yield
     finally:

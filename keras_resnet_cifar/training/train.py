@@ -12,7 +12,7 @@ from keras_resnet_cifar.training import rundir
 from keras_resnet_cifar.training.checkpoint import load_state, restore
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
 from keras_resnet_cifar.training.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy,
-                                        run_dir_for, seeded, shard_for, use_mixed_precision, versions)
+                                        run_dir_for, seeded, shard_for, precision_policy, versions)
 from keras_resnet_cifar.training.checks import check_config, check_data
 
 
@@ -48,12 +48,12 @@ def compile_model(model, config, steps_per_epoch=None):
     return model
 
 
-def build_model(config, mixed_precision=False):
-    """The network of `config.model` with the coupled L2 of `config.optim`, under mixed
-    precision (float16 compute, float32 variables) when asked."""
+def build_model(config, policy="float32"):
+    """The network of `config.model` with the coupled L2 of `config.optim`, its layers under
+    the dtype policy `policy` (see `runtime.precision_policy`)."""
     from keras_resnet_cifar.model import build_resnet
 
-    with dtype_policy(mixed_precision):
+    with dtype_policy(policy):
         return build_resnet(**config.model.builder_kwargs(l2=coupled_l2(config.optim)))
 
 
@@ -101,7 +101,7 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
         state = load_state(workdir, publish=chief) if status == "resume" else None
         rundir.write_text(os.path.join(run_dir, "config.json"), config.to_json() + "\n")
         rundir.write_json(os.path.join(run_dir, "class_names.json"), list(data.class_names))
-        mixed = use_mixed_precision(config.mixed_precision)
+        mixed = precision_policy(config.mixed_precision)
         model = _fit(config, data, run_dir, strategy, mixed, state, callbacks, state_dir=workdir)
         return _finish(config, data, run_dir, model, mixed, strategy) if chief else None
 
