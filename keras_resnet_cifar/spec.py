@@ -182,10 +182,3 @@ class ResNetSpec:
         return cls(blocks, channels, kernels, skip_kernel, int(pool_size), order, activation,
                    activation_coef, l1, l2, float(bn_momentum), float(bn_epsilon), int(num_classes),
                    input_shape, name)
-
-    def builder_kwargs(self):
-        """The arguments that rebuild this spec with `build_resnet(**kwargs)` (JSON-friendly)."""
-        data = dataclasses.asdict(self)
-        for key in ("blocks", "channels", "kernel_size", "input_shape"):
-            data[key] = list(data[key])
-        return data

@@ -1,5 +1,6 @@
 """`train(config, workdir)`: the main job. Trains, keeps the best-validation checkpoint, resumes
 after a kill, then evaluates that checkpoint on the test split (files: see `rundir`)."""
+import dataclasses
 import os
 import shutil
 import statistics
@@ -118,8 +119,8 @@ def make_datasets(config, data, first_epoch=0):
     d = config.data
     common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, normalize=d.normalize,
                   mean=d.mean, std=d.std)
-    augment = AugmentConfig(crop=d.crop, pad=d.pad, hflip=d.hflip, vflip=d.vflip, noise_std=d.noise_std,
-                            cutout=d.cutout)
+    # DataConfig holds every AugmentConfig field under the same name.
+    augment = AugmentConfig(**{f.name: getattr(d, f.name) for f in dataclasses.fields(AugmentConfig)})
     train_ds = make_dataset(data.train, training=True, augment=augment, mixup_alpha=d.mixup_alpha,
                             seed=config.seed, first_epoch=first_epoch, **common)
     val_ds = make_dataset(data.val, training=False, **common) if len(data.val.labels) else None
