@@ -1,152 +1,196 @@
-"""Typed, frozen run configuration: model, data and optimization, stored as `config.json`.
+"""The run configuration, one frozen self-checking config per concern, stored as `config.json`.
 
-Every run directory keeps the config that produced it, so a run describes itself
-and its model can be rebuilt from it. Study defaults (Table 4): ResNet24, SGD with
-Nesterov momentum 0.9, lr 0.1, weight decay 1e-3, exponential decay 0.9 per epoch,
-batch 128, 50 epochs.
+    TrainConfig
+      model: ModelConfig (= ResNetSpec, the network; spec.py)
+      data:  DataConfig, with augment: AugmentConfig
+      optim: OptimConfig
+      seed, deterministic, mixed_precision, ... (how the run executes)
+
+Each setting is written once, as an `option` (fields.py): its default, check and help. Constructing a
+config checks it and stores canonical values, so a config that exists is valid; the CLI's flags are made
+from the same fields (cli/options.py). Study defaults (Table 4): ResNet24, SGD with Nesterov momentum 0.9,
+lr 0.1, weight decay 1e-3, exponential decay 0.9 per epoch, batch 128, 50 epochs.
 """
 import dataclasses
 import json
+from typing import ClassVar
 
 from keras_resnet_cifar.constants import CIFAR10_MEAN, CIFAR10_STD
-from keras_resnet_cifar.presets import get_preset
+from keras_resnet_cifar.fields import Bool, Choice, Config, Int, Optional, Real, Sequence, Text, option, section
+from keras_resnet_cifar.spec import ResNetSpec
+
+ModelConfig = ResNetSpec  # the model config is the network's spec
+
+OPTIMIZERS = ("sgd", "sgdn", "adagrad", "adadelta", "adam", "adamw")
+SCHEDULES = ("exp", "step", "cosine_restarts", "plateau", "cosine", "constant")
+PRECISIONS = ("auto", "on", "off", "bf16")
+SWITCHES = ("auto", "on", "off")
+STRATEGIES = ("auto", "one", "mirrored", "multiworker")
+
+_NON_NEGATIVE = Real("a number >= 0", lambda v: v >= 0)
+_FRACTION = Real("a number in [0, 1)", lambda v: 0 <= v < 1)
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """`build_resnet` keyword arguments (see its docstring)."""
+class AugmentConfig(Config):
+    """Training-time augmentation; the defaults are the study's final recipe (crop + hflip).
 
-    blocks: tuple = (3, 3, 2, 3)
-    channels: tuple = (64, 128, 128, 256)
-    kernel_size: int | tuple = 3
-    skip_kernel: int = 1
-    pool_size: int = 4
-    block_order: str = "a"
-    activation: str = "relu"
-    activation_coef: float | None = None
-    l1: float = 0.0
-    bn_momentum: float = 0.9
-    bn_epsilon: float = 1e-5
-    num_classes: int = 10
+    Order: crop -> hflip -> vflip -> [0, 1] -> normalize -> noise -> cutout, then mixup of the batch.
 
-    @classmethod
-    def from_preset(cls, name, **overrides):
-        return cls(**{**get_preset(name), **overrides})
+    Example:
+        >>> AugmentConfig(vflip=True, noise_std=0.1).crop
+        True
+    """
 
-    def builder_kwargs(self, l2=0.0):
-        """Arguments for `build_resnet`; `l2` comes from the optimization's coupled weight decay."""
-        kwargs = dataclasses.asdict(self)
-        return {**kwargs, "blocks": list(self.blocks), "channels": list(self.channels), "l2": l2}
+    PATH: ClassVar[str] = "data.augment"
+
+    crop: bool = option(True, Bool(), "random crop of the input size after zero padding, per image (default on)")
+    pad: int = option(4, Int(0), "zero padding on each side before the crop (default 4)")
+    hflip: bool = option(True, Bool(), "random left-right flip, p = 0.5 (default on)")
+    vflip: bool = option(False, Bool(), "random upside-down flip, p = 0.5 (default off: CIFAR objects are upright)")
+    noise_std: float = option(0.0, _NON_NEGATIVE, "Gaussian noise std on normalized pixels (default 0; the study's "
+                                                  "var = 1 is 1.0)")
+    cutout: int = option(0, Int(0), "side of a zeroed square at a random centre per image (default 0: off)")
+    mixup_alpha: float = option(0.0, _NON_NEGATIVE, "mixup of each batch with lambda ~ Beta(ALPHA, ALPHA) "
+                                                    "(default 0: off)", aliases=("--mixup",))
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
-    """Where the images come from, the split, and the training-time augmentation."""
+class DataConfig(Config):
+    """Where the images come from, the split, the normalization and the training-time augmentation."""
 
-    source: str = "tfds"  # "tfds", an image-folder tree, a .tar.gz/.zip of one, or cifar-10-python.tar.gz
-    data_dir: str | None = None  # tfds data_dir, or the cache for extracted archives
-    val_fraction: float = 0.1
-    train_subset: int | None = None
-    resize: bool = False  # image folders: resize other sizes to 32x32 instead of refusing them
-    normalize: bool = True
-    mean: tuple = CIFAR10_MEAN
-    std: tuple = CIFAR10_STD
-    crop: bool = True
-    pad: int = 4
-    hflip: bool = True
-    vflip: bool = False
-    noise_std: float = 0.0
-    cutout: int = 0
-    mixup_alpha: float = 0.0
-    label_smoothing: float = 0.0
+    PATH: ClassVar[str] = "data"
 
+    source: str = option("tfds", Text(), "tfds (default), an image-folder tree ROOT/{train,test}/<class>/*.png|jpg, a "
+                         ".tar.gz/.zip of one (e.g. ../shared/data/cifar10-jpeg.tar.gz), or cifar-10-python.tar.gz",
+                         aliases=("--data",))
+    data_dir: str | None = option(None, Optional(Text()), "tfds data_dir, or the cache for extracted archives "
+                                  "(default ~/.cache/keras_resnet_cifar)")
+    val_fraction: float = option(0.1, _FRACTION, "share of train held out for validation, stratified (default 0.1; "
+                                 "0: none)")
+    train_subset: int | None = option(None, Optional(Int(1)), "keep N training images, stratified (default all)")
+    resize: bool = option(False, Bool(), "image folders: resize other sizes to 32x32 instead of refusing them")
+    normalize: bool = option(True, Bool(), "per-channel (x - mean) / std after scaling to [0, 1] (default on)")
+    mean: tuple = option(CIFAR10_MEAN, Sequence(Real("a number"), length=3), "per-channel mean in [0, 1] units")
+    std: tuple = option(CIFAR10_STD, Sequence(Real("a number > 0", lambda v: v > 0), length=3),
+                        "per-channel std in [0, 1] units")
+    augment: AugmentConfig = section(AugmentConfig, "augmentation")
 
-@dataclasses.dataclass(frozen=True)
-class OptimConfig:
-    """Optimizer, learning-rate schedule and the length of training."""
+    def pixel_affine(self):
+        """(scale, offset), three floats each, with model input = uint8 pixel * scale - offset per channel:
+        the one definition of the preprocessing (x / 255, then (x - mean) / std when normalizing) that the
+        pipeline, evaluation, plots and the serving signatures apply.
 
-    optimizer: str = "sgdn"  # sgd, sgdn, adagrad, adadelta, adam, adamw
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-3  # coupled L2 (PyTorch semantics: l2 = wd / 2) unless decoupled
-    decoupled_weight_decay: bool = False
-    schedule: str = "exp"  # exp, step, cosine_restarts, plateau, cosine, constant
-    gamma: float = 0.9  # exp: factor per epoch
-    step_gamma: float = 0.1  # step: factor every step_epochs
-    step_epochs: int = 20
-    restart_epochs: int = 20
-    restart_mult: float = 2.0
-    min_lr: float = 0.0  # cosine and cosine_restarts: the floor of each period
-    plateau_patience: int = 3
-    plateau_factor: float = 0.5
-    warmup_epochs: int = 0
-    epochs: int = 50
-    batch_size: int = 128
-    early_stopping_patience: int | None = None
+        Example:
+            >>> scale, offset = DataConfig(normalize=False).pixel_affine(); scale[0] == 1 / 255, offset
+            (True, (0.0, 0.0, 0.0))
+        """
+        if not self.normalize:
+            return (1.0 / 255.0,) * 3, (0.0,) * 3
+        return (tuple(1.0 / (255.0 * s) for s in self.std), tuple(m / s for m, s in zip(self.mean, self.std)))
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """A whole run: model, data, optimization and how to execute it."""
+class OptimConfig(Config):
+    """Optimizer, loss, learning-rate schedule and the length of training."""
 
-    model: ModelConfig = ModelConfig()
-    data: DataConfig = DataConfig()
-    optim: OptimConfig = OptimConfig()
-    seed: int = 0
-    deterministic: bool = False
-    mixed_precision: str = "auto"  # auto (float16 where the GPU supports it), on, off, bf16
-    jit_compile: str = "auto"  # auto, on, off
-    steps_per_execution: int = 1
-    strategy: str = "auto"  # auto, one, mirrored, multiworker
-    histogram_freq: int = 1  # TensorBoard weight histograms every N epochs (0: none)
-    verbose: int = 1  # Keras progress: 0 silent, 1 bar, 2 one line per epoch
+    PATH: ClassVar[str] = "optim"
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
+    optimizer: str = option("sgdn", Choice(OPTIMIZERS), f"{', '.join(OPTIMIZERS)} (default sgdn)")
+    lr: float = option(0.1, Real("a number > 0", lambda v: v > 0), "initial learning rate (default 0.1)")
+    momentum: float = option(0.9, _FRACTION, "sgd/sgdn momentum (default 0.9)")
+    weight_decay: float = option(1e-3, _NON_NEGATIVE, "default 1e-3; coupled L2 (l2 = wd / 2, PyTorch's) unless "
+                                                      "decoupled")
+    decoupled_weight_decay: bool = option(False, Bool(), "decay in the optimizer (w -= lr * wd * w) instead of an "
+                                                         "L2 loss; adamw always is")
+    label_smoothing: float = option(0.0, _FRACTION, "label smoothing of the cross-entropy (default 0)")
+    schedule: str = option("exp", Choice(SCHEDULES), f"{', '.join(SCHEDULES)} (default exp)")
+    gamma: float = option(0.9, Real("0 < gamma <= 1", lambda v: 0 < v <= 1), "exp: factor per epoch (default 0.9)")
+    step_gamma: float = option(0.1, Real("0 < step_gamma <= 1", lambda v: 0 < v <= 1),
+                               "step: factor every step_epochs (default 0.1)")
+    step_epochs: int = option(20, Int(1), "step: epochs between steps (default 20)")
+    restart_epochs: int = option(20, Int(1), "cosine_restarts: first period in epochs (default 20)")
+    restart_mult: float = option(2.0, Real("a number >= 1", lambda v: v >= 1), "cosine_restarts: period growth "
+                                                                                "(default 2)")
+    min_lr: float = option(0.0, _NON_NEGATIVE, "cosine schedules' floor (default 0)")
+    plateau_patience: int = option(3, Int(1), "plateau: epochs without a val-loss gain (default 3)")
+    plateau_factor: float = option(0.5, Real("0 < factor < 1", lambda v: 0 < v < 1), "plateau: factor (default 0.5)")
+    warmup_epochs: int = option(0, Int(0), "linear warmup before the schedule (default 0)")
+    epochs: int = option(50, Int(1), "epochs to train (default 50)")
+    batch_size: int = option(128, Int(1), "global batch, split over replicas (default 128)")
+    early_stopping_patience: int | None = option(None, Optional(Int(1)), "stop after N epochs without a better "
+                                                 "validation accuracy (default off)", aliases=("--early-stopping",))
+
+    def validate(self):
+        if self.min_lr >= self.lr:
+            raise ValueError(f"optim.min_lr: received {self.min_lr!r} for lr {self.lr!r}; accepted: 0 <= min_lr < lr "
+                             "(--min-lr, --lr)")
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"optim.warmup_epochs: received {self.warmup_epochs} for {self.epochs} epochs; accepted: "
+                             "fewer warmup epochs than epochs (--warmup-epochs, --epochs)")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(Config):
+    """A whole run: model, data, optimization and how to execute it.
+
+    Example:
+        >>> config = TrainConfig(model=ModelConfig.from_preset("tiny"), optim={"epochs": 2})
+        >>> config.replace(data={"augment": {"cutout": 8}}).data.augment.cutout
+        8
+    """
+
+    model: ModelConfig = section(ModelConfig, "model")
+    data: DataConfig = section(DataConfig, "data")
+    optim: OptimConfig = section(OptimConfig, "optimization")
+    seed: int = option(0, Int(0), "seeds the split, the initialisation and the augmentation (default 0)")
+    deterministic: bool = option(False, Bool(), "deterministic TF ops: two CPU runs give identical weights (slower)")
+    mixed_precision: str = option("auto", Choice(PRECISIONS), "auto (float16 on GPUs with compute >= 7.0, else "
+                                  "float32), on, off, bf16 (mixed bfloat16: fast on CPUs with AVX512_BF16/AMX)")
+    jit_compile: str = option("auto", Choice(SWITCHES), "XLA: auto (on GPU, off on CPU), on, off")
+    steps_per_execution: int = option(1, Int(1), "batches per compiled call (default 1)")
+    strategy: str = option("auto", Choice(STRATEGIES), "tf.distribute strategy: auto (mirrored on several GPUs), "
+                           "one, mirrored, multiworker (reads TF_CONFIG)")
+    histogram_freq: int = option(1, Int(0), "TensorBoard weight histograms every N epochs (default 1; 0: off)")
+    verbose: int = option(1, Int(0, 2), "Keras progress: 0 silent, 1 bar, 2 one line per epoch", cli=False)
 
     def to_json(self):
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, data):
-        """Rebuild from `to_dict()` output; unknown keys are an error naming them."""
-        data = dict(data)
-        parts = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig}
-        kwargs = {}
-        for key, value in data.items():
-            if key in parts:
-                kwargs[key] = _make(parts[key], value, key)
-            elif key in _field_names(cls):
-                kwargs[key] = value
-            else:
-                raise ValueError(f"config: received unknown key {key!r}; accepted: {sorted(_field_names(cls))}")
-        return cls(**kwargs)
+        """Rebuild from `to_dict()` output or a config.json (older layouts upgraded); a wrong structure or
+        value is refused naming its key path, the value and what is accepted."""
+        return super().from_dict(upgrade(data))
 
     @classmethod
     def from_json(cls, text):
         return cls.from_dict(json.loads(text))
 
-    def replace(self, **sections):
-        """A copy with fields replaced, e.g. replace(optim={"lr": 0.05}, seed=1)."""
-        changes = {}
-        for key, value in sections.items():
-            if isinstance(value, dict):
-                changes[key] = dataclasses.replace(getattr(self, key), **value)
-            else:
-                changes[key] = value
-        return dataclasses.replace(self, **changes)
+    @classmethod
+    def coerce(cls, config):
+        """`config` itself, or a `TrainConfig` from a dict of its sections; anything else is a TypeError."""
+        if isinstance(config, cls):
+            return config
+        if isinstance(config, dict):
+            return cls.from_dict(config)
+        raise TypeError(f"config: received {type(config).__name__}; accepted: a TrainConfig or a dict such as "
+                        "{'model': {...}, 'optim': {...}} (TrainConfig.from_dict)")
 
 
-def _field_names(cls):
-    return {f.name for f in dataclasses.fields(cls)}
-
-
-def _make(cls, value, section):
-    unknown = set(value) - _field_names(cls)
-    if unknown:
-        raise ValueError(f"config.{section}: received unknown keys {sorted(unknown)}; accepted: {sorted(_field_names(cls))}")
-    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
-    return cls(**fixed)
+def upgrade(saved):
+    """A config dict of the older flat layout in today's: augmentation fields written under data move to
+    data.augment, data.label_smoothing to optim. Anything else is returned as it is, for from_dict to check."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("data"), dict):
+        return saved
+    result, data = dict(saved), dict(saved["data"])
+    moved = {f.name: data.pop(f.name) for f in dataclasses.fields(AugmentConfig) if f.name in data}
+    if moved and isinstance(data.get("augment", {}), dict):
+        data["augment"] = {**moved, **data.get("augment", {})}
+    if "label_smoothing" in data and isinstance(result.get("optim", {}), dict):
+        result["optim"] = {"label_smoothing": data.pop("label_smoothing"), **result.get("optim", {})}
+    result["data"] = data
+    return result
 
 
 def config_diff(old, new, prefix=""):
@@ -162,4 +206,4 @@ def config_diff(old, new, prefix=""):
 
 
 def _normal(value):
-    return list(value) if isinstance(value, tuple) else value
+    return [_normal(v) for v in value] if isinstance(value, (tuple, list)) else value

@@ -3,7 +3,7 @@ import keras
 
 from keras_resnet_cifar.blocks import residual_unit
 from keras_resnet_cifar.layers import activation, batch_norm, conv, regularizer
-from keras_resnet_cifar.spec import ResNetSpec
+from keras_resnet_cifar.spec import ResNetSpec, make_spec
 
 
 def stage_output_names(model_or_blocks):
@@ -18,15 +18,13 @@ def stage_output_names(model_or_blocks):
     return [f"stage{i + 1}_out" for i in range(len(model_or_blocks))]
 
 
-def build_resnet(blocks, channels, *, kernel_size=3, skip_kernel=1, pool_size=4, block_order="a",
-                 activation="relu", activation_coef=None, l1=0.0, l2=0.0, bn_momentum=0.9,
-                 bn_epsilon=1e-5, num_classes=10, input_shape=(32, 32, 3), name=None) -> keras.Model:
+def build_resnet(blocks=(3, 3, 2, 3), channels=(64, 128, 128, 256), **options) -> keras.Model:
     """Build a CIFAR ResNet of BasicBlocks as a Keras functional model that outputs logits.
 
     Stem: 3x3 conv (no bias) + BN + activation. Stage i holds `blocks[i]` residual
     units of width `channels[i]`; the first unit of every stage after the first has
     stride 2. Then average pooling of `pool_size`, flatten and a dense head (logits,
-    no softmax). All arguments are validated before any TensorFlow op.
+    no softmax). All arguments are checked (by `ResNetSpec`) before any TensorFlow op.
 
     Block orderings (He et al. 2016, Fig. 4), r the residual branch, s the shortcut:
 
@@ -37,24 +35,14 @@ def build_resnet(blocks, channels, *, kernel_size=3, skip_kernel=1, pool_size=4,
         "e" full_preact     BN-act-conv-BN-act-conv, add (network ends with BN + act)
 
     Args:
-        blocks: list of int, residual units per stage, e.g. [3, 3, 2, 3].
-        channels: list of int, width per stage, same length as `blocks`.
-        kernel_size: odd int, or one per stage. Default 3.
-        skip_kernel: odd int, projection shortcut kernel. Default 1.
-        pool_size: int, average-pooling window and stride before the head. Default 4.
-        block_order: "a".."e" or its descriptive name. Default "a".
-        activation: "relu", "relu6", "leaky_relu", "elu", "swish" or "silu". Default "relu".
-        activation_coef: leaky_relu's slope (0.01), elu's alpha (1.0) or swish's beta
-            (1.0); None takes the default. Default None.
-        l1: float, L1 penalty on conv and dense kernels. Default 0.
-        l2: float, L2 penalty on conv and dense kernels. Keras adds l2 * sum(w**2) to the
-            loss, PyTorch's coupled `weight_decay=wd` adds wd / 2 * sum(w**2): use
-            l2 = wd / 2 to reproduce it. Default 0.
-        bn_momentum: float, Keras convention (0.9 equals PyTorch's 0.1). Default 0.9.
-        bn_epsilon: float. Default 1e-5 (PyTorch's).
-        num_classes: int >= 2. Default 10.
-        input_shape: (height, width, channels). Default (32, 32, 3).
-        name: model name. Default "resnet" plus the total depth.
+        blocks: list of int, residual units per stage. Default [3, 3, 2, 3] (ResNet24).
+        channels: list of int, width per stage, same length as `blocks`. Default [64, 128, 128, 256].
+        **options: any other field of `ResNetSpec`, each with its default and meaning there:
+            kernel_size (odd int or one per stage, 3), skip_kernel (1), pool_size (4), block_order
+            ("a".."e" or its name, "a"), activation ("relu"), activation_coef (None: the activation's
+            default), l1 (0), l2 (0; PyTorch's coupled weight_decay wd is l2 = wd / 2), bn_momentum
+            (0.9, Keras convention: PyTorch's 0.1), bn_epsilon (1e-5), num_classes (10),
+            input_shape ((32, 32, 3)), name (None: "resnet" plus the depth).
 
     Returns:
         A `keras.Model`; its stage outputs are the layers `stage_output_names(model)`.
@@ -64,13 +52,7 @@ def build_resnet(blocks, channels, *, kernel_size=3, skip_kernel=1, pool_size=4,
         >>> model.output_shape
         (None, 10)
     """
-    spec = ResNetSpec.create(
-        blocks, channels, kernel_size=kernel_size, skip_kernel=skip_kernel, pool_size=pool_size,
-        block_order=block_order, activation=activation, activation_coef=activation_coef, l1=l1,
-        l2=l2, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, num_classes=num_classes,
-        input_shape=input_shape, name=name,
-    )
-    return build_from_spec(spec)
+    return build_from_spec(make_spec(blocks=blocks, channels=channels, **options))
 
 
 def build_from_spec(spec: ResNetSpec) -> keras.Model:

@@ -7,7 +7,7 @@ so Keras's `model.count_params()` reads 4 * width higher per BN than this.
 """
 import dataclasses
 
-from keras_resnet_cifar.spec import ResNetSpec, stage_sizes
+from keras_resnet_cifar.spec import ResNetSpec, make_spec, stage_sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +104,7 @@ def count_params(blocks, channels, **options) -> int:
         >>> count_params([3, 3, 2, 3], [64, 128, 128, 256])
         4935242
     """
-    return count_network(ResNetSpec.create(blocks, channels, **options)).trainable
+    return count_network(make_spec(blocks=blocks, channels=channels, **options)).trainable
 
 
 def count_macs(blocks, channels, **options) -> int:
@@ -116,4 +116,4 @@ def count_macs(blocks, channels, **options) -> int:
         >>> count_macs([1, 1, 1, 1], [64, 128, 256, 512])
         253432832
     """
-    return count_network(ResNetSpec.create(blocks, channels, **options)).macs
+    return count_network(make_spec(blocks=blocks, channels=channels, **options)).macs

@@ -13,6 +13,8 @@ import json
 import os
 import time
 
+from keras_resnet_cifar.training.rundir import Run, read_json, write_text
+
 
 def report(dirs, out):
     """Write a Markdown report of `dirs` to `out` (atomically) and return its text.
@@ -27,8 +29,6 @@ def report(dirs, out):
     Example:
         >>> report(["experiments/orderings", "figures"], "REPORT.md")
     """
-    from keras_resnet_cifar.training.rundir import write_text
-
     if not dirs:
         raise ValueError("report: received no folder; accepted: one or more experiment, run or figure folders")
     for folder in dirs:
@@ -60,11 +60,6 @@ def report(dirs, out):
     text = "\n".join(header + [""] + sections).rstrip() + "\n"
     write_text(out, text)
     return text
-
-
-def _read(path):
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
 
 
 def _provenance(runs):
@@ -101,10 +96,10 @@ def _figures(folder, base):
 def _experiment_section(folder, base):
     from keras_resnet_cifar.experiments import read_results, run_dir
 
-    record = _read(os.path.join(folder, "experiment.json"))
+    record = read_json(os.path.join(folder, "experiment.json"), dict)
     args, cells, seeds = record.get("arguments", {}), record.get("cells", []), record.get("seeds", 1)
     paths = [os.path.join(run_dir(folder, cell, k), "metrics.json") for cell in cells for k in range(seeds)]
-    runs = {os.path.abspath(p): _read(p) for p in paths if os.path.exists(p)}
+    runs = {os.path.abspath(p): read_json(p, dict) for p in paths if os.path.exists(p)}
     where = {key: "; ".join(sorted({str(m.get(key)) for m in runs.values()})) or "no finished run"
              for key in ("data_source", "device")}
     epochs = args.get("epochs") or record.get("base_config", {}).get("optim", {}).get("epochs")
@@ -132,7 +127,7 @@ def _experiment_section(folder, base):
 
 
 def _run_section(folder, base):
-    metrics = _read(os.path.join(folder, "metrics.json"))
+    metrics = Run.open(folder).metrics()
     lines = [f"## Run `{folder}`", "",
              f"Reproduce: `keras-resnet-cifar train --config {os.path.join(folder, 'config.json')} --workdir DIR`", "",
              "| best val acc % | best epoch | test acc % | test loss | params | epochs | s/epoch |",

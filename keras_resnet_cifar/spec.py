@@ -1,12 +1,15 @@
-"""The checked description of a network: every builder argument, validated once.
+"""The network's description: every builder option, its default, its check and its help, once.
 
-`ResNetSpec.create(...)` validates the builder's arguments without touching
-TensorFlow, so the analytic counters (`params.py`), the builder (`model.py`) and
-the tuner's budget check all see the same rules and the same error messages.
+`ResNetSpec` is the model config (`ModelConfig` is the same class): a frozen dataclass that checks
+itself on construction and stores canonical values (aliases resolved, one kernel size per stage), so
+the analytic counters (`params.py`), the builder (`model.py`), the tuner's budget check, config.json
+and the CLI all see the same rules and the same messages. No TensorFlow here.
 """
 import dataclasses
-import math
-import numbers
+from typing import ClassVar
+
+from keras_resnet_cifar.fields import (Choice, Config, Int, Optional, Real, Sequence, Text, flag_of, option,
+                                       refuse)
 
 # One ordering per residual unit of He et al. 2016, "Identity Mappings", Fig. 4.
 BLOCK_ORDERS = {
@@ -16,7 +19,6 @@ BLOCK_ORDERS = {
     "d": "act_preact",
     "e": "full_preact",
 }
-_ORDER_ALIASES = {**{k: k for k in BLOCK_ORDERS}, **{v: k for k, v in BLOCK_ORDERS.items()}}
 
 # Activation name -> (canonical name, default coefficient or None when it takes none).
 ACTIVATIONS = {
@@ -28,76 +30,41 @@ ACTIVATIONS = {
     "silu": ("swish", 1.0),
 }
 
+_ORDER = Choice(BLOCK_ORDERS, aliases={v: k for k, v in BLOCK_ORDERS.items()},
+                describe=", ".join(f"{k!r} ({v!r})" for k, v in BLOCK_ORDERS.items()))
+_ACTIVATION = Choice(sorted({c for c, _ in ACTIVATIONS.values()}),
+                     aliases={k: c for k, (c, _) in ACTIVATIONS.items()}, describe=", ".join(map(repr, ACTIVATIONS)))
+class _Odd(Int):
+    def __init__(self):
+        super().__init__(1)
+        self.accepted = "an odd positive integer such as 1, 3 or 5 (even kernels pad asymmetrically)"
 
-def _accepted(values):
-    return ", ".join(repr(v) for v in values)
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _int_list(name, value, *, minimum=1):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-        raise TypeError(f"{name}: received {value!r}; accepted: a non-empty list of integers >= {minimum}")
-    items = list(value)
-    if not items:
-        raise ValueError(f"{name}: received an empty list; accepted: a non-empty list of integers >= {minimum}")
-    for item in items:
-        if not _is_int(item):
-            raise TypeError(f"{name}: received {value!r} (item {item!r} is {type(item).__name__}); accepted: integers >= {minimum}")
-        if item < minimum:
-            raise ValueError(f"{name}: received {value!r} (item {item!r}); accepted: integers >= {minimum}")
-    return tuple(int(i) for i in items)
-
-
-def _odd_kernel(name, value):
-    if not _is_int(value):
-        raise TypeError(f"{name}: received {value!r} ({type(value).__name__}); accepted: an odd positive integer such as 1, 3 or 5")
-    if value < 1 or value % 2 == 0:
-        raise ValueError(f"{name}: received {value!r}; accepted: an odd positive integer such as 1, 3 or 5 (even kernels pad asymmetrically)")
-    return int(value)
-
-
-def _non_negative(name, value):
-    if not _is_real(value):
-        raise TypeError(f"{name}: received {value!r} ({type(value).__name__}); accepted: a number >= 0")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name}: received {value!r}; accepted: a finite number >= 0")
-    return float(value)
+    def __call__(self, value, path, flag=None):
+        value = super().__call__(value, path, flag)
+        if value % 2 == 0:
+            refuse(path, value, self.accepted, flag)
+        return value
 
 
 def resolve_block_order(value):
     """Map "a".."e" or a descriptive name to its letter, or raise a clear ValueError."""
-    if not isinstance(value, str) or value.lower() not in _ORDER_ALIASES:
-        raise ValueError(
-            f"block_order: received {value!r}; accepted: "
-            + ", ".join(f"{k!r} ({v!r})" for k, v in BLOCK_ORDERS.items())
-        )
-    return _ORDER_ALIASES[value.lower()]
+    return _ORDER(value, "block_order", flag_of("block_order"))
 
 
 def resolve_activation(name, coef=None):
     """Return (canonical activation name, coefficient), or raise a clear error."""
-    if not isinstance(name, str) or name.lower() not in ACTIVATIONS:
-        raise ValueError(f"activation: received {name!r}; accepted: {_accepted(ACTIVATIONS)}")
-    canonical, default = ACTIVATIONS[name.lower()]
+    canonical = _ACTIVATION(name, "activation", flag_of("activation"))
+    default = ACTIVATIONS[canonical][1]
     if coef is None:
         return canonical, default
     if default is None:
         raise ValueError(
             f"activation_coef: received {coef!r} for {canonical!r}, which takes no coefficient; "
-            "accepted: None, or a coefficient with leaky_relu (slope), elu (alpha) or swish (beta)"
-        )
-    if not _is_real(coef) or not math.isfinite(coef):
-        raise TypeError(f"activation_coef: received {coef!r}; accepted: a finite number or None")
+            "accepted: None, or a coefficient with leaky_relu (slope), elu (alpha) or swish (beta) (--activation-coef)")
+    coef = Real("a finite number, or null")(coef, "activation_coef", "--activation-coef")
     if canonical in ("elu", "swish") and coef <= 0:
         raise ValueError(f"activation_coef: received {coef!r} for {canonical!r}; accepted: a number > 0")
-    return canonical, float(coef)
+    return canonical, coef
 
 
 def stage_sizes(size, num_stages):
@@ -109,76 +76,73 @@ def stage_sizes(size, num_stages):
 
 
 @dataclasses.dataclass(frozen=True)
-class ResNetSpec:
-    """Validated builder arguments; see `build_resnet` for their meaning."""
+class ResNetSpec(Config):
+    """The network `build_resnet` builds, checked: see `build_resnet` for the architecture.
 
-    blocks: tuple
-    channels: tuple
-    kernel_size: tuple  # one odd size per stage
-    skip_kernel: int = 1
-    pool_size: int = 4
-    block_order: str = "a"
-    activation: str = "relu"
-    activation_coef: float | None = None
-    l1: float = 0.0
-    l2: float = 0.0
-    bn_momentum: float = 0.9
-    bn_epsilon: float = 1e-5
-    num_classes: int = 10
-    input_shape: tuple = (32, 32, 3)
-    name: str | None = None
+    Example:
+        >>> ResNetSpec(block_order="full_preact", kernel_size=3).block_order, ResNetSpec().kernel_size
+        ('e', (3, 3, 3, 3))
+    """
 
-    @classmethod
-    def create(cls, blocks, channels, *, kernel_size=3, skip_kernel=1, pool_size=4, block_order="a",
-               activation="relu", activation_coef=None, l1=0.0, l2=0.0, bn_momentum=0.9,
-               bn_epsilon=1e-5, num_classes=10, input_shape=(32, 32, 3), name=None):
-        """Validate every argument (no TensorFlow op) and return the resolved spec."""
-        blocks = _int_list("blocks", blocks)
-        channels = _int_list("channels", channels)
+    PATH: ClassVar[str] = "model"
+
+    blocks: tuple = option((3, 3, 2, 3), Sequence(Int(1)), "residual units per stage, e.g. 3 3 2 3")
+    channels: tuple = option((64, 128, 128, 256), Sequence(Int(1)), "width per stage, e.g. 64 128 128 256")
+    kernel_size: tuple = option(3, Sequence(_Odd(), scalar_ok=True, what="an odd integer, or one per stage"),
+                                "odd kernel size, one or one per stage (default 3)")
+    skip_kernel: int = option(1, _Odd(), "projection shortcut kernel (default 1)")
+    pool_size: int = option(4, Int(1), "average pooling window and stride before the head (default 4)")
+    block_order: str = option("a", _ORDER, "BN/activation ordering: a..e or " + ", ".join(BLOCK_ORDERS.values())
+                              + " (default a)")
+    activation: str = option("relu", _ACTIVATION, f"{', '.join(ACTIVATIONS)} (default relu)")
+    activation_coef: float | None = option(None, Optional(Real("a finite number")),
+                                           "leaky_relu slope (0.01), elu alpha (1.0) or swish beta (1.0)")
+    l1: float = option(0.0, Real("a number >= 0", lambda v: v >= 0), "L1 penalty on conv/dense kernels (default 0)")
+    l2: float = option(0.0, Real("a number >= 0", lambda v: v >= 0),
+                       "L2 penalty on kernels (default 0); in training, added to --weight-decay's coupled wd / 2")
+    bn_momentum: float = option(0.9, Real("a number in [0, 1) (Keras convention: 0.9 is PyTorch's 0.1)",
+                                          lambda v: 0 <= v < 1), "BN moving-average momentum (default 0.9)")
+    bn_epsilon: float = option(1e-5, Real("a number > 0", lambda v: v > 0), "BN epsilon (default 1e-5)")
+    num_classes: int = option(10, Int(2), "outputs of the head (default 10)")
+    input_shape: tuple = option((32, 32, 3), Sequence(Int(1), length=3, what="(height, width, channels), e.g. 32 32 3"),
+                                "height width channels (default 32 32 3)")
+    name: str | None = option(None, Optional(Text()), "model name (default resnet + depth)")
+
+    def validate(self):
+        blocks, channels = self.blocks, self.channels
         if len(blocks) != len(channels):
             raise ValueError(
-                f"blocks and channels: received {len(blocks)} and {len(channels)} entries "
-                f"({list(blocks)} / {list(channels)}); accepted: one entry per stage in each, same length"
-            )
-        if _is_int(kernel_size):
-            kernels = (_odd_kernel("kernel_size", kernel_size),) * len(blocks)
-        else:
-            kernels = _int_list("kernel_size", kernel_size)
-            if len(kernels) != len(blocks):
-                raise ValueError(
-                    f"kernel_size: received {list(kernels)} ({len(kernels)} entries) for {len(blocks)} stages; "
-                    "accepted: one odd integer, or one per stage"
-                )
-            kernels = tuple(_odd_kernel("kernel_size", k) for k in kernels)
-        skip_kernel = _odd_kernel("skip_kernel", skip_kernel)
-        if not _is_int(pool_size) or pool_size < 1:
-            raise (TypeError if not _is_int(pool_size) else ValueError)(
-                f"pool_size: received {pool_size!r}; accepted: an integer >= 1")
-        order = resolve_block_order(block_order)
-        activation, activation_coef = resolve_activation(activation, activation_coef)
-        l1 = _non_negative("l1", l1)
-        l2 = _non_negative("l2", l2)
-        if not _is_real(bn_momentum) or not 0.0 <= bn_momentum < 1.0:
-            raise ValueError(f"bn_momentum: received {bn_momentum!r}; accepted: a number in [0, 1) (Keras convention: 0.9 is PyTorch's 0.1)")
-        if not _is_real(bn_epsilon) or not bn_epsilon > 0:
-            raise ValueError(f"bn_epsilon: received {bn_epsilon!r}; accepted: a number > 0")
-        if not _is_int(num_classes):
-            raise TypeError(f"num_classes: received {num_classes!r} ({type(num_classes).__name__}); accepted: an integer >= 2")
-        if num_classes < 2:
-            raise ValueError(f"num_classes: received {num_classes!r}; accepted: an integer >= 2")
-        input_shape = _int_list("input_shape", input_shape)
-        if len(input_shape) != 3:
-            raise ValueError(f"input_shape: received {list(input_shape)}; accepted: (height, width, channels), e.g. (32, 32, 3)")
-        if name is not None and not isinstance(name, str):
-            raise TypeError(f"name: received {name!r}; accepted: a string or None")
-        for axis, size in zip(("height", "width"), input_shape[:2]):
+                f"model.blocks and model.channels: received {len(blocks)} and {len(channels)} entries "
+                f"({list(blocks)} / {list(channels)}); accepted: one entry per stage in each, same length")
+        kernels = self.kernel_size if isinstance(self.kernel_size, tuple) else (self.kernel_size,)
+        if len(set(kernels)) == 1:  # one size for every stage, however many stages there are
+            kernels = kernels[:1] * len(blocks)
+        if len(kernels) != len(blocks):
+            raise ValueError(f"model.kernel_size: received {list(kernels)} ({len(kernels)} entries) for {len(blocks)} "
+                             "stages; accepted: one odd integer, or one per stage (--kernel-size)")
+        object.__setattr__(self, "kernel_size", kernels)
+        object.__setattr__(self, "activation_coef", resolve_activation(self.activation, self.activation_coef)[1])
+        for axis, size in zip(("height", "width"), self.input_shape[:2]):
             final = stage_sizes(size, len(blocks))[-1]
-            if final < pool_size:
+            if final < self.pool_size:
                 raise ValueError(
-                    f"input_shape: received {list(input_shape)}: its {axis} {size} shrinks to {final} after "
-                    f"{len(blocks)} stages ({len(blocks) - 1} of stride 2), smaller than pool_size={pool_size}; "
-                    f"accepted: a {axis} of at least {pool_size * 2 ** (len(blocks) - 1)}, fewer stages, or a smaller pool_size"
-                )
-        return cls(blocks, channels, kernels, skip_kernel, int(pool_size), order, activation,
-                   activation_coef, l1, l2, float(bn_momentum), float(bn_epsilon), int(num_classes),
-                   input_shape, name)
+                    f"model.input_shape: received {list(self.input_shape)}: its {axis} {size} shrinks to {final} "
+                    f"after {len(blocks)} stages ({len(blocks) - 1} of stride 2), smaller than pool_size="
+                    f"{self.pool_size}; accepted: a {axis} of at least {self.pool_size * 2 ** (len(blocks) - 1)}, "
+                    "fewer stages, or a smaller pool_size")
+
+    @classmethod
+    def from_preset(cls, name, **overrides):
+        """The preset `name` (presets.py) with `overrides`, e.g. `ResNetSpec.from_preset("tiny", l1=1e-5)`."""
+        from keras_resnet_cifar.presets import get_preset
+
+        return cls(**{**get_preset(name), **overrides})
+
+
+def make_spec(**options) -> ResNetSpec:
+    """`ResNetSpec(**options)`, refusing an unknown option by name beside the accepted ones."""
+    accepted = {f.name for f in dataclasses.fields(ResNetSpec)}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise TypeError(f"build_resnet: received unknown options {unknown}; accepted: {sorted(accepted)}")
+    return ResNetSpec(**options)

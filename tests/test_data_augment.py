@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_resnet_cifar.config import AugmentConfig, DataConfig
 from keras_resnet_cifar.constants import CIFAR10_MEAN, CIFAR10_STD
-from keras_resnet_cifar.data import AugmentConfig, normalize_images
+from keras_resnet_cifar.data import normalize_images
 from keras_resnet_cifar.data import augment as aug
 
 SEED = tf.constant([3, 7], tf.int64)
@@ -53,7 +54,7 @@ def test_normalization_gives_the_expected_values_and_channel_stats():
     low = np.round(255 * mean).astype(np.uint8)
     high = np.round(255 * (mean + std)).astype(np.uint8)
     images = np.stack([np.broadcast_to(low, (4, 4, 3)), np.broadcast_to(high, (4, 4, 3))]).astype(np.uint8)
-    out = aug.to_float(tf.constant(images), CIFAR10_MEAN, CIFAR10_STD).numpy()
+    out = aug.to_float(tf.constant(images), DataConfig(mean=CIFAR10_MEAN, std=CIFAR10_STD)).numpy()
     np.testing.assert_allclose(out[0], 0, atol=0.01)
     np.testing.assert_allclose(out[1], 1, atol=0.02)
     np.testing.assert_allclose(out, normalize_images(images), atol=1e-5)
@@ -61,10 +62,10 @@ def test_normalization_gives_the_expected_values_and_channel_stats():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (50, 8, 8, 3), dtype=np.uint8)
     m, s = (x / 255).mean(axis=(0, 1, 2)), (x / 255).std(axis=(0, 1, 2))
-    y = aug.to_float(tf.constant(x), tuple(m), tuple(s)).numpy()
+    y = aug.to_float(tf.constant(x), DataConfig(mean=tuple(m), std=tuple(s))).numpy()
     np.testing.assert_allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-4)
     np.testing.assert_allclose(y.std(axis=(0, 1, 2)), 1, atol=1e-4)
-    np.testing.assert_allclose(aug.to_float(tf.constant(x)).numpy(), x / 255, atol=1e-6)
+    np.testing.assert_allclose(aug.to_float(tf.constant(x), DataConfig(normalize=False)).numpy(), x / 255, atol=1e-6)
 
 
 def test_gaussian_noise_has_the_asked_std(batch):
@@ -105,20 +106,21 @@ def test_lambda_follows_beta_alpha_alpha(alpha):
 
 
 def test_augment_batch_is_reproducible_and_keeps_shapes(batch):
-    config = AugmentConfig(pad=2, vflip=True, noise_std=0.1, cutout=3)
-    a = aug.augment_batch(tf.constant(batch), config, SEED, CIFAR10_MEAN, CIFAR10_STD).numpy()
-    b = aug.augment_batch(tf.constant(batch), config, SEED, CIFAR10_MEAN, CIFAR10_STD).numpy()
-    c = aug.augment_batch(tf.constant(batch), config, SEED + 1, CIFAR10_MEAN, CIFAR10_STD).numpy()
+    config = DataConfig(augment=AugmentConfig(pad=2, vflip=True, noise_std=0.1, cutout=3))
+    a = aug.augment_batch(tf.constant(batch), config, SEED).numpy()
+    b = aug.augment_batch(tf.constant(batch), config, SEED).numpy()
+    c = aug.augment_batch(tf.constant(batch), config, SEED + 1).numpy()
     assert a.shape == batch.shape and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-    off = AugmentConfig(crop=False, hflip=False)
+    off = DataConfig(augment=AugmentConfig(crop=False, hflip=False), normalize=False)
     np.testing.assert_allclose(aug.augment_batch(tf.constant(batch), off, SEED).numpy(), batch / 255, atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs", [dict(pad=-1), dict(cutout=2.5), dict(noise_std=-0.1), dict(pad=True)])
 def test_bad_augment_config_is_refused(kwargs):
-    with pytest.raises(ValueError, match="AugmentConfig"):
+    name = next(iter(kwargs))
+    with pytest.raises(ValueError, match=rf"data.augment.{name}: received .*; accepted: .* \(--{name.replace('_', '-')}\)"):
         AugmentConfig(**kwargs)
 
 
@@ -136,7 +138,7 @@ def test_table_path_equals_batch_path(batch):
     index = tf.constant([5, 0, 63, 17])
     table = aug.column_table(batch)  # numpy build, as make_dataset does
     np.testing.assert_array_equal(table, aug.column_table(tf.constant(batch)).numpy())
-    config = AugmentConfig(pad=3, vflip=True)
+    config = DataConfig(augment=AugmentConfig(pad=3, vflip=True))
     from_table = aug.augment_table(tf.constant(table), index, batch.shape[1:], config, SEED).numpy()
     from_batch = aug.augment_batch(tf.constant(batch[index.numpy()]), config, SEED).numpy()
     np.testing.assert_array_equal(from_table, from_batch)

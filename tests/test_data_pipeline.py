@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from keras_resnet_cifar.data import AugmentConfig, from_arrays, make_dataset, normalize_images, steps_per_epoch
+from keras_resnet_cifar.config import DataConfig
+from keras_resnet_cifar.data import from_arrays, make_dataset, normalize_images, steps_per_epoch
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +19,8 @@ def _take(ds, n):
 
 
 def test_training_batches_are_full_one_hot_and_cover_each_epoch_once(data):
-    plain = AugmentConfig(crop=False, hflip=False)
-    ds = make_dataset(data.train, num_classes=10, batch_size=8, training=True, augment=plain, normalize=False)
+    plain = DataConfig(augment={"crop": False, "hflip": False}, normalize=False)
+    ds = make_dataset(data.train, num_classes=10, batch_size=8, training=True, data=plain)
     steps = steps_per_epoch(data.train, 8)
     assert steps == 5
     batches = _take(ds, 2 * steps)
@@ -37,8 +38,8 @@ def test_training_batches_are_full_one_hot_and_cover_each_epoch_once(data):
 
 
 def test_same_seed_and_epoch_give_identical_batches_so_resume_is_exact(data):
-    config = AugmentConfig(vflip=True, noise_std=0.1, cutout=4)
-    kwargs = dict(num_classes=10, batch_size=8, training=True, augment=config, mixup_alpha=1.0)
+    config = DataConfig(augment={"vflip": True, "noise_std": 0.1, "cutout": 4, "mixup_alpha": 1.0})
+    kwargs = dict(num_classes=10, batch_size=8, training=True, data=config)
     run = _take(make_dataset(data.train, seed=5, **kwargs), 10)
     resumed = _take(make_dataset(data.train, seed=5, first_epoch=1, **kwargs), 5)
     other = _take(make_dataset(data.train, seed=6, **kwargs), 1)
@@ -51,7 +52,7 @@ def test_same_seed_and_epoch_give_identical_batches_so_resume_is_exact(data):
 
 def test_evaluation_is_one_ordered_unaugmented_pass(data):
     ds = make_dataset(data.test, num_classes=10, batch_size=5, training=False,
-                      augment=AugmentConfig(noise_std=1.0, vflip=True), mixup_alpha=1.0)
+                      data=DataConfig(augment={"noise_std": 1.0, "vflip": True, "mixup_alpha": 1.0}))
     batches = _take(ds, 100)
     assert [len(x) for x, _ in batches] == [5, 5, 3]
     x = np.concatenate([b[0] for b in batches])
@@ -65,10 +66,10 @@ def test_bad_arguments_are_refused(data):
         make_dataset(data.train, num_classes=10, batch_size=0, training=True)
     with pytest.raises(ValueError, match="batch_size: received 41 for a split of 40 images"):
         steps_per_epoch(data.train, 41)
-    with pytest.raises(ValueError, match="mixup_alpha: received -1"):
-        make_dataset(data.train, num_classes=10, batch_size=8, training=True, mixup_alpha=-1)
-    with pytest.raises(TypeError, match="augment: received dict"):
-        make_dataset(data.train, num_classes=10, batch_size=8, training=True, augment={})
+    with pytest.raises(ValueError, match="data.augment.mixup_alpha: received -1"):
+        DataConfig(augment={"mixup_alpha": -1})
+    with pytest.raises(TypeError, match="data: received dict"):
+        make_dataset(data.train, num_classes=10, batch_size=8, training=True, data={})
     empty = from_arrays(data.train.images, data.train.labels, data.test.images, data.test.labels, val_fraction=0)
     with pytest.raises(ValueError, match="0 images"):
         make_dataset(empty.val, num_classes=10, batch_size=8, training=False)
@@ -82,7 +83,8 @@ def test_feeds_model_fit_of_the_builder(data):
     keras.utils.set_random_seed(0)
     model = build_resnet(**PRESETS["tiny"])
     model.compile(optimizer="sgd", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
-    train = make_dataset(data.train, num_classes=10, batch_size=8, training=True, mixup_alpha=1.0)
+    train = make_dataset(data.train, num_classes=10, batch_size=8, training=True,
+                         data=DataConfig(augment={"mixup_alpha": 1.0}))
     val = make_dataset(data.val, num_classes=10, batch_size=8, training=False)
     history = model.fit(train, steps_per_epoch=2, epochs=1, validation_data=val, verbose=0)
     assert np.isfinite(history.history["loss"][0]) and np.isfinite(history.history["val_loss"][0])

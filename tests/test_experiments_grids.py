@@ -27,7 +27,7 @@ def test_optimizers_grid_is_four_optimizers_on_the_four_study_networks():
         # the rest of 2.1.2: momentum 0.9, wd 1e-3, batch 128, exp 0.9, 50 epochs, no mixup
         assert (cell.config.optim.momentum, cell.config.optim.weight_decay, cell.config.optim.batch_size) == (0.9, 1e-3, 128)
         assert (cell.config.optim.schedule, cell.config.optim.gamma, cell.config.optim.epochs) == ("exp", 0.9, 50)
-        assert cell.config.data.mixup_alpha == 0
+        assert cell.config.data.augment.mixup_alpha == 0
     assert {c.group for c in cells} == {"resnet10", "resnet16", "resnet24", "resnet48"}
     assert _by_variant(cells)["adadelta"].optim.lr == 1.0
 
@@ -42,8 +42,8 @@ def test_schedules_regularization_and_mixup_change_only_their_setting():
     assert {name: (c.model.l1, c.optim.weight_decay) for name, c in regs.items()} == {
         "l1-1e-03": (1e-3, 0.0), "l1-1e-05": (1e-5, 0.0), "l2-1e-03": (0.0, 1e-3), "l2-1e-05": (0.0, 1e-5)}
     mixup = _by_variant(experiment_cells("mixup"))
-    assert [c.data.mixup_alpha for c in mixup.values()][0] == 0.0
-    assert all(c.data.mixup_alpha > 0 for c in list(mixup.values())[1:])
+    assert [c.data.augment.mixup_alpha for c in mixup.values()][0] == 0.0
+    assert all(c.data.augment.mixup_alpha > 0 for c in list(mixup.values())[1:])
     for config in (*schedules.values(), *regs.values(), *mixup.values()):
         assert config.model.blocks == (3, 3, 2, 3) and config.optim.optimizer == base.optim.optimizer
 

@@ -68,7 +68,7 @@ def test_presets_all_orders_match_built_model(preset, order):
     moving = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
     from keras_resnet_cifar.params import count_network
 
-    assert count_network(ResNetSpec.create(**PRESETS[preset], block_order=order)).non_trainable == moving
+    assert count_network(ResNetSpec(**PRESETS[preset], block_order=order)).non_trainable == moving
 
 
 def test_resnet48_keras_count_includes_moving_statistics():

@@ -159,7 +159,8 @@ def mock_data():
     (dict(optimizer="sgd", schedule="exp", gamma=0.5, decoupled_weight_decay=True), {}, dict(steps_per_execution=2)),
     (dict(optimizer="adagrad", schedule="cosine", min_lr=0.01), {}, {}),
     (dict(optimizer="adadelta", schedule="cosine_restarts", restart_epochs=1, warmup_epochs=1, lr=1.0), {}, {}),
-    (dict(optimizer="adam", schedule="constant", lr=0.01), dict(mixup_alpha=0.2, label_smoothing=0.1, val_fraction=0.0), {}),
+    (dict(optimizer="adam", schedule="constant", lr=0.01, label_smoothing=0.1),
+     dict(augment={"mixup_alpha": 0.2}, val_fraction=0.0), {}),
 ], ids=["sgd-exp-decoupled-spe2", "adagrad-cosine", "adadelta-restarts-warmup", "adam-constant-mixup-noval"])
 def test_each_optimizer_and_schedule_trains_and_logs_its_rate(optim, data, run, mock_data, tmp_path):
     from keras_resnet_cifar.data import from_arrays
@@ -175,7 +176,7 @@ def test_each_optimizer_and_schedule_trains_and_logs_its_rate(optim, data, run, 
     assert [float(r["lr"]) for r in rows] == pytest.approx(schedule_curve(config.optim), rel=1e-6)
     assert all(np.isfinite(float(r["loss"])) for r in rows)
     assert 0 <= metrics["test_accuracy"] <= 1
-    if data.get("mixup_alpha"):
+    if config.data.augment.mixup_alpha:
         assert "mixup_accuracy" in rows[0] and "accuracy" not in rows[0]
     if data.get("val_fraction") == 0.0:
         assert "val_accuracy" not in rows[0]

@@ -16,7 +16,7 @@ from keras_resnet_cifar.config import DataConfig, ModelConfig, OptimConfig, Trai
 # early-stopping counters and mixup all have to continue.
 CONFIG = TrainConfig(
     model=ModelConfig(blocks=(1,), channels=(4,)),  # one stage: the smallest network build_resnet makes
-    data=DataConfig(mixup_alpha=0.4),
+    data=DataConfig(augment={"mixup_alpha": 0.4}),
     optim=OptimConfig(optimizer="adamw", lr=0.3, weight_decay=1e-2, schedule="plateau", plateau_patience=1,
                       early_stopping_patience=10, epochs=4, batch_size=16),
     deterministic=True, histogram_freq=0, verbose=0,

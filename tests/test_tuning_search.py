@@ -116,14 +116,14 @@ def test_resume_with_another_space_is_refused_listing_differences(finished, data
 
 
 def test_best_json_feeds_train_from_tuner_with_the_same_architecture(finished):
-    from keras_resnet_cifar.cli.train import config_from_args
+    from keras_resnet_cifar.cli.train import train_config
     from keras_resnet_cifar.training.train import build_model
 
     _, project_dir = finished
     with open(os.path.join(project_dir, "best.json")) as handle:
         best = json.load(handle)
     args = build_parser().parse_args(["train", "--from-tuner", project_dir, "--epochs", "2"])
-    config = config_from_args(args)
+    config = train_config(args)
     assert config.optim.epochs == 2 and list(config.model.blocks) == best["architecture"]["blocks"]
     model = build_model(config)
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == best["trainable_params"]

@@ -10,9 +10,11 @@ import sys
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS = ["summary", "train", "evaluate", "export", "check_export", "predict", "experiment", "report", "tune", "plot"]
 
-# Errors a user can cause; anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError,
-               PermissionError, KeyError)
+from keras_resnet_cifar.errors import UserError
+
+# Errors a user can cause; anything else (TypeError, KeyError, ...) is a bug and keeps its traceback.
+USER_ERRORS = (UserError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+               PermissionError)
 
 
 def build_parser():
@@ -33,8 +35,7 @@ def main(argv=None):
     except USER_ERRORS as error:
         if os.environ.get("KERAS_RESNET_CIFAR_DEBUG"):
             raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"keras-resnet-cifar {args.command}: error: {message}", file=sys.stderr)
+        print(f"keras-resnet-cifar {args.command}: error: {error}", file=sys.stderr)
         return 2
     return int(result or 0)
 

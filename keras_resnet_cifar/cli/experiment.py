@@ -1,6 +1,7 @@
 """`keras-resnet-cifar experiment NAME`: one comparison of the study, each cell a training run."""
 import shlex
 
+from keras_resnet_cifar.cli.options import add_config_args, config_from_args
 from keras_resnet_cifar.experiments import EXPERIMENTS
 from keras_resnet_cifar.presets import PRESETS
 
@@ -17,14 +18,13 @@ def register(subparsers):
                         help="models to run the grid on (default: the study's; optimizers uses all four)")
     parser.add_argument("--variants", nargs="+", metavar="VARIANT",
                         help="run only these settings of the grid (names as --dry-run lists them after the preset)")
-    parser.add_argument("--epochs", type=int, help="epochs per run (default the base config's, 50)")
-    parser.add_argument("--train-subset", type=int, metavar="N", help="train on N images (stratified)")
+    parser.add_argument("--epochs", type=int, help="epochs per run (default the base config's, 50); step/restart "
+                                                   "periods and exp gamma are stretched to it (see --keep-schedule)")
     parser.add_argument("--seeds", type=int, default=1, help="runs per cell, for mean and std (default 1)")
     parser.add_argument("--workdir", help="the experiment's folder (default experiments/NAME)")
-    parser.add_argument("--data", help="tfds, an image-folder tree, or a .tar.gz/.zip of one (default: the base config's, tfds)")
-    parser.add_argument("--data-dir", help="tfds data_dir or the archive cache")
-    parser.add_argument("--batch-size", type=int, help="default the base config's, 128")
-    parser.add_argument("--config", metavar="FILE.json", help="base TrainConfig the variants change (default the study's)")
+    # The base TrainConfig the variants change: --config FILE.json and any training flag (not the model's:
+    # the grid's presets and variants set it).
+    add_config_args(parser, sections=("data", "data.augment", "optim", ""), skip=("epochs",))
     parser.add_argument("--keep-schedule", action="store_true",
                         help="with --epochs, do not stretch step/restart periods and exp gamma to the new length")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
@@ -40,10 +40,17 @@ def _command(args):
         parts += ["--presets", *args.presets]
     if args.variants:
         parts += ["--variants", *args.variants]
-    for flag in ("epochs", "train_subset", "seeds", "workdir", "data", "data_dir", "batch_size", "config"):
+    for flag in ("epochs", "seeds", "workdir", "config"):
         value = getattr(args, flag)
         if value is not None and not (flag == "seeds" and value == 1):
             parts += [f"--{flag.replace('_', '-')}", str(value)]
+    for dest, value in sorted(vars(args).items()):  # the training flags given
+        if dest.startswith("config:") and value is not None:
+            flag = "--" + dest.rsplit(".", 1)[-1].split(":")[-1].replace("_", "-")
+            if isinstance(value, bool):
+                parts.append(flag if value else "--no-" + flag[2:])
+            else:
+                parts += [flag, *map(str, value if isinstance(value, (list, tuple)) else [value])]
     if args.keep_schedule:
         parts.append("--keep-schedule")
     return shlex.join(parts)
@@ -52,21 +59,12 @@ def _command(args):
 def run(args):
     import os
 
-    from keras_resnet_cifar.config import TrainConfig
     from keras_resnet_cifar.experiments import experiment_cells, run_dir, run_experiment
 
-    if args.config:
-        with open(args.config, encoding="utf-8") as handle:
-            base = TrainConfig.from_json(handle.read())
-    else:
-        base = TrainConfig()
-    data = {key: value for key, value in (("source", args.data), ("data_dir", args.data_dir)) if value is not None}
-    base = base.replace(data=data, verbose=args.verbose)
-    if args.batch_size is not None:
-        base = base.replace(optim={"batch_size": args.batch_size})
+    base = config_from_args(args).replace(verbose=args.verbose)
     args.workdir = args.workdir or os.path.join("experiments", args.name)
-    options = dict(presets=args.presets, variants=args.variants, epochs=args.epochs, train_subset=args.train_subset,
-                   base_config=base, scale_schedule=not args.keep_schedule)
+    options = dict(presets=args.presets, variants=args.variants, epochs=args.epochs,
+                   train_subset=base.data.train_subset, base_config=base, scale_schedule=not args.keep_schedule)
     if args.dry_run:
         for cell in experiment_cells(args.name, **options):
             print(f"{cell.name:<28} {cell.label:<32} {run_dir(args.workdir, cell.name, 0)}")

@@ -4,25 +4,31 @@ Each kind is an entry of `KINDS`: name -> (register(parser), run(args)). Add a f
 """
 import os
 
-from keras_resnet_cifar.cli.common import add_model_args, model_kwargs
-from keras_resnet_cifar.cli.data_args import add_data_args, data_kwargs
+from keras_resnet_cifar.cli.options import add_config_args, config_from_args
+
+
+def _figure_config(args):
+    """The config the flags describe; the augmentation figure shows noise and mixup at the study's 1.0."""
+    from keras_resnet_cifar.config import TrainConfig
+
+    if args.kind == "augmentations" and not getattr(args, "config", None):
+        return config_from_args(args, TrainConfig(data={"augment": {"noise_std": 1.0, "mixup_alpha": 1.0}}))
+    return config_from_args(args)
 
 
 def _register_augmentations(parser):
-    add_data_args(parser)
+    add_config_args(parser, sections=("data", "data.augment", ""))
     parser.add_argument("--count", type=int, default=4, help="images (rows) to show (default 4)")
-    parser.add_argument("--noise-std", type=float, default=1.0,
-                        help="noise std on normalized pixels (default 1.0, the study's var = 1)")
-    parser.add_argument("--mixup-alpha", type=float, default=1.0, help="Beta(alpha, alpha) of mixup (default 1.0)")
 
 
 def _run_augmentations(args):
     from keras_resnet_cifar.data import load_data
     from keras_resnet_cifar.plots.augmentations import plot_augmentations
 
-    data = load_data(**data_kwargs(args), verbose=False)
-    return plot_augmentations(data, count=args.count, noise_std=args.noise_std, mixup_alpha=args.mixup_alpha,
-                              seed=args.seed)
+    config = _figure_config(args)
+    data = load_data(config.data, seed=config.seed, verbose=False)
+    return plot_augmentations(data, count=args.count, noise_std=config.data.augment.noise_std,
+                              mixup_alpha=config.data.augment.mixup_alpha, seed=config.seed, data_config=config.data)
 
 
 def _register_none(parser):
@@ -36,16 +42,15 @@ def _run_activations(args):
 
 
 def _register_schedules(parser):
-    parser.add_argument("--epochs", type=int, default=50, help="epochs drawn (default 50, as in the study)")
-    parser.add_argument("--lr", type=float, default=0.1, help="initial learning rate (default 0.1)")
+    add_config_args(parser, sections=("optim",), skip=("schedule",))  # every schedule is drawn
     parser.add_argument("--log", action="store_true", help="logarithmic learning-rate axis")
 
 
 def _run_schedules(args):
-    from keras_resnet_cifar.config import OptimConfig
     from keras_resnet_cifar.plots.schedules import plot_schedules
 
-    return plot_schedules(epochs=args.epochs, optim=OptimConfig(lr=args.lr), log_scale=args.log)
+    optim = _figure_config(args).optim
+    return plot_schedules(epochs=optim.epochs, optim=optim, log_scale=args.log)
 
 
 def _register_runs(parser):
@@ -87,13 +92,11 @@ def _run_weights(args):
 
 def _run_confusion(args):
     from keras_resnet_cifar.plots.confusion import plot_confusion
-    from keras_resnet_cifar.training.rundir import read_json
+    from keras_resnet_cifar.training.rundir import Run
 
-    path = os.path.join(args.run, "metrics.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"confusion: {path!r} does not exist; accepted: a finished run folder (metrics.json)")
-    metrics = read_json(path)
-    names = read_json(os.path.join(args.run, "class_names.json"))
+    run = Run.open(args.run)
+    metrics = run.metrics()
+    names = run.class_names(len(metrics["confusion_matrix"]))
     return plot_confusion(metrics["confusion_matrix"], names,
                           title=f"Confusion matrix, {metrics.get('num_test', '')} test images ({metrics.get('data_source')})")
 
@@ -101,40 +104,29 @@ def _run_confusion(args):
 def _register_gradcam(parser):
     parser.add_argument("model", metavar="RUN_DIR|MODEL.keras", help="a run folder (its best.keras) or a .keras file")
     parser.add_argument("--images", type=int, default=4, help="test images to explain (default 4)")
-    add_data_args(parser, defaults=False)
+    add_config_args(parser, sections=("data", ""), base=False)  # the run's config.json is the base
 
 
 def _run_gradcam(args):
-    import keras
     import numpy as np
 
-    import keras_resnet_cifar.layers  # noqa: F401  (registers the custom layers for loading)
     from keras_resnet_cifar.config import TrainConfig
     from keras_resnet_cifar.data import load_data, normalize_images
     from keras_resnet_cifar.plots.gradcam import plot_gradcam
-    from keras_resnet_cifar.training.rundir import read_json
+    from keras_resnet_cifar.training.evaluate import check_classes
+    from keras_resnet_cifar.training.rundir import Run
 
-    folder = args.model if os.path.isdir(args.model) else os.path.dirname(os.path.abspath(args.model))
-    model_path = os.path.join(args.model, "best.keras") if os.path.isdir(args.model) else args.model
-    if not os.path.exists(model_path):
-        raise FileNotFoundError(f"gradcam: received {args.model!r}; accepted: a run folder holding best.keras or a .keras file")
-    config_path = os.path.join(folder, "config.json")
-    config = TrainConfig.from_dict(read_json(config_path)) if os.path.exists(config_path) else TrainConfig()
-    source = args.data or config.data.source
-    data = load_data(source, data_dir=args.data_dir or config.data.data_dir, val_fraction=0.0,
-                     resize=getattr(args, "resize", False), verbose=False)
-    names_path = os.path.join(folder, "class_names.json")
-    if os.path.exists(names_path) and list(read_json(names_path)) != list(data.class_names):
-        raise ValueError(f"gradcam: the data's classes {list(data.class_names)} differ from the run's "
-                         f"{read_json(names_path)}; pass the data the model was trained on (--data)")
+    run = Run.open(args.model)
+    model = run.load_model()
+    config = config_from_args(args, run.config() or TrainConfig())
+    data = load_data(config.data.replace(val_fraction=0.0, train_subset=None), seed=config.seed, verbose=False)
+    check_classes(run, data)
     count = min(args.images, len(data.test.labels))
     if count < 1:
         raise ValueError(f"--images: received {args.images}; accepted: an integer >= 1")
-    pick = np.sort(np.random.default_rng(args.seed or 0).choice(len(data.test.labels), count, replace=False))
+    pick = np.sort(np.random.default_rng(config.seed).choice(len(data.test.labels), count, replace=False))
     images, labels = data.test.images[pick], data.test.labels[pick]
-    d = config.data
-    inputs = normalize_images(images, d.mean, d.std) if d.normalize else images.astype("float32") / 255.0
-    model = keras.saving.load_model(model_path, compile=False)
+    inputs = normalize_images(images, config.data)
     if model.output_shape[-1] != data.num_classes:
         raise ValueError(f"gradcam: the model outputs {model.output_shape[-1]} classes but the data has "
                          f"{data.num_classes}; pass the data the model was trained on (--data)")
@@ -142,7 +134,7 @@ def _run_gradcam(args):
 
 
 def _register_architecture(parser):
-    add_model_args(parser, default_preset="resnet24")
+    add_config_args(parser, sections=("model",))  # default: the study's resnet24
 
 
 def _run_architecture(args):
@@ -151,12 +143,11 @@ def _run_architecture(args):
     from matplotlib.figure import Figure
     from matplotlib.image import imread
 
-    from keras_resnet_cifar.spec import ResNetSpec
     from keras_resnet_cifar.summary import plot_architecture
 
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "architecture.png")
-        plot_architecture(ResNetSpec.create(**model_kwargs(args)), path)
+        plot_architecture(config_from_args(args).model, path)
         image = imread(path)
     fig = Figure(figsize=(image.shape[1] / 100, image.shape[0] / 100), dpi=100)
     fig.figimage(image)

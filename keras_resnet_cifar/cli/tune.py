@@ -1,7 +1,11 @@
 """`keras-resnet-cifar tune`: AutoML search with Keras Tuner under the trainable-parameter budget."""
 import os
 
-from keras_resnet_cifar.cli.data_args import add_data_args
+from keras_resnet_cifar.cli.options import add_config_args, config_from_args
+
+# Settings the search space opens or fixes: their flags are the space's (one value fixes, several search).
+_SEARCHED = ("blocks", "channels", "kernel_size", "block_order", "activation", "optimizer", "lr", "weight_decay",
+             "mixup_alpha", "epochs")
 
 _ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 
@@ -37,14 +41,13 @@ def register(subparsers):
     space.add_argument("--optimizers", nargs="+", help="default: the training config's (sgdn)")
     space.add_argument("--lr", type=float, nargs="+", metavar="LR", help="LR, or LOW HIGH (log-uniform)")
     space.add_argument("--weight-decay", type=float, nargs="+", metavar="WD", help="WD, or LOW HIGH (log-uniform)")
-    space.add_argument("--mixup", type=float, nargs="+", metavar="ALPHA", help="mixup alphas (default 0: off)")
+    space.add_argument("--mixup-alpha", type=float, nargs="+", metavar="ALPHA", help="mixup alphas (default 0: off)")
     space.add_argument("--default-blocks", type=int, nargs="+", help="the hypermodel's default (with "
                        "--default-channels); default: the training config's model if it fits, else the smallest")
     space.add_argument("--default-channels", type=int, nargs="+")
-    add_data_args(parser, defaults=False)  # --train-subset: images per trial (fidelity); --seed also seeds the oracle
-    training = parser.add_argument_group("training settings not searched")
-    training.add_argument("--config", metavar="FILE.json", help="a TrainConfig (e.g. a run's config.json)")
-    training.add_argument("--batch-size", type=int, help="default 128")
+    # Every other training setting, as `train` takes it (--train-subset: images per trial; --seed also seeds
+    # the oracle).
+    add_config_args(parser, skip=_SEARCHED)
     dist = parser.add_argument_group("distributed (Keras Tuner chief/worker; or set KERASTUNER_* yourself)")
     role = dist.add_mutually_exclusive_group()
     role.add_argument("--chief", action="store_true", help="serve the oracle; workers train")
@@ -65,24 +68,9 @@ def space_from_args(args, config):
     return SearchSpace.create(
         config, stages=args.stages, blocks=args.blocks, widths=args.widths or DEFAULT_WIDTHS,
         kernel_sizes=args.kernel_sizes, block_orders=args.block_orders, activations=args.activations,
-        optimizers=args.optimizers, lr=args.lr, weight_decay=args.weight_decay, mixup_alpha=args.mixup,
+        optimizers=args.optimizers, lr=args.lr, weight_decay=args.weight_decay, mixup_alpha=args.mixup_alpha,
         max_params=_count("--max-params", args.max_params),
         max_macs=None if args.max_macs is None else _count("--max-macs", args.max_macs), default=default)
-
-
-def config_from_args(args):
-    """The training config of everything not searched: --config, then the flags."""
-    from keras_resnet_cifar.config import TrainConfig
-    from keras_resnet_cifar.training.rundir import read_json
-
-    config = TrainConfig.from_dict(read_json(args.config)) if args.config else TrainConfig()
-    data = {k: v for k, v in (("source", args.data), ("data_dir", args.data_dir),
-                              ("val_fraction", args.val_fraction)) if v is not None}
-    if args.resize:
-        data["resize"] = True
-    optim = {"batch_size": args.batch_size} if args.batch_size is not None else {}
-    top = {"seed": args.seed} if args.seed is not None else {}
-    return config.replace(data=data, optim=optim, **top)
 
 
 def run(args):
@@ -96,7 +84,7 @@ def run(args):
     try:
         _set_role(args)
         summary = run_search(config, space, tuner=args.tuner, max_trials=args.max_trials, epochs=epochs,
-                             train_subset=args.train_subset, directory=args.directory, project=args.project,
+                             train_subset=config.data.train_subset, directory=args.directory, project=args.project,
                              overwrite=args.overwrite, factor=args.factor)
     finally:
         for name, value in saved.items():

@@ -4,44 +4,12 @@ Every function takes a batch and a `seed` (int32/int64 tensor of shape (2,)) and
 batch and seed give the same output. Keras's `RandomCrop` draws one offset per batch and its
 layers keep RNG state, so these are written with `tf.random.stateless_*` instead.
 """
-import dataclasses
 import math
 
 import numpy as np
 import tensorflow as tf
 
-
-@dataclasses.dataclass(frozen=True)
-class AugmentConfig:
-    """Training-time augmentations; the defaults are the study's final recipe (crop + hflip).
-
-    Args:
-        crop: random 32x32 window (the input size) after zero-padding `pad` pixels, per image.
-        pad: zero padding on each side before cropping.
-        hflip: mirror left-right with p = 0.5, per image.
-        vflip: mirror upside-down with p = 0.5 (in the study's list, off: CIFAR-10 objects are upright).
-        noise_std: std of additive Gaussian noise on normalized pixels (the study's var = 1 is std 1.0).
-        cutout: side of a zeroed square at a random centre per image (0: off; beyond the study).
-
-    Example:
-        >>> AugmentConfig(vflip=True, noise_std=0.1).crop
-        True
-    """
-
-    crop: bool = True
-    pad: int = 4
-    hflip: bool = True
-    vflip: bool = False
-    noise_std: float = 0.0
-    cutout: int = 0
-
-    def __post_init__(self):
-        for name in ("pad", "cutout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"AugmentConfig.{name}: received {value!r}; accepted: an integer >= 0")
-        if not isinstance(self.noise_std, (int, float)) or not self.noise_std >= 0:
-            raise ValueError(f"AugmentConfig.noise_std: received {self.noise_std!r}; accepted: a number >= 0")
+from keras_resnet_cifar.config import AugmentConfig, DataConfig  # noqa: F401  (AugmentConfig re-exported)
 
 
 def random_crop(images, pad, seed):
@@ -106,17 +74,14 @@ def _shifted_rows(table, index, size, shift, flip, seed):
     return tf.gather(table, tf.reshape(tf.where(inside, index[:, None] * size + source, zero_row), [-1]))
 
 
-def to_float(images, mean=None, std=None):
-    """uint8 -> float32 in [0, 1], then (x - mean) / std per channel when both are given."""
-    if mean is None:
-        return tf.cast(images, tf.float32) * (1.0 / 255.0)
-    std = tf.constant(std, tf.float32)
-    # One multiply-add, x / 255 / std - mean / std, with (H, W, 3) constants: TF broadcasts those over
-    # the batch about 5x faster than (3,) vectors over every pixel.
+def to_float(images, data=DataConfig()):
+    """uint8 -> float32 model input as `data` (a DataConfig) defines it (`DataConfig.pixel_affine`)."""
+    scale, offset = data.pixel_affine()
+    # One multiply-add with (H, W, 3) constants: TF broadcasts those over the batch about 5x faster
+    # than (3,) vectors over every pixel.
     pixel = tf.shape(images)[1:]
-    scale = tf.broadcast_to(1.0 / (255.0 * std), pixel)
-    offset = tf.broadcast_to(tf.constant(mean, tf.float32) / std, pixel)
-    return tf.cast(images, tf.float32) * scale - offset
+    return (tf.cast(images, tf.float32) * tf.broadcast_to(tf.constant(scale, tf.float32), pixel)
+            - tf.broadcast_to(tf.constant(offset, tf.float32), pixel))
 
 
 def gaussian_noise(images, std, seed):
@@ -175,18 +140,20 @@ def mixup(images, labels, alpha, seed):
     return mixed, soft, lam, partner
 
 
-def augment_batch(images, config, seed, mean=None, std=None):
-    """uint8 batch -> float32 batch: crop -> hflip -> vflip -> [0, 1] -> normalize -> noise -> cutout."""
+def augment_batch(images, data, seed):
+    """uint8 batch -> float32 batch as `data` (a DataConfig) asks: crop -> hflip -> vflip -> float
+    (normalized) -> noise -> cutout. Mixup, which needs the labels, is `mixup`."""
     batch = tf.shape(images)[0]
-    return augment_table(column_table(images), tf.range(batch), images.shape[1:], config, seed, mean, std)
+    return augment_table(column_table(images), tf.range(batch), images.shape[1:], data, seed)
 
 
-def augment_table(table, index, image_shape, config, seed, mean=None, std=None):
+def augment_table(table, index, image_shape, data, seed):
     """`augment_batch` for images `index` of a `column_table` (the pipeline's training path)."""
+    config = data.augment
     seeds = tf.random.experimental.stateless_split(seed, 3)
     pad = config.pad if config.crop else 0
     images = crop_and_flip_table(table, index, image_shape, pad, config.hflip, config.vflip, seeds[0])
-    images = to_float(images, mean, std)
+    images = to_float(images, data)
     if config.noise_std > 0:
         images = gaussian_noise(images, config.noise_std, seeds[1])
     if config.cutout > 0:

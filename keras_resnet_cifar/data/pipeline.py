@@ -2,9 +2,8 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet_cifar.constants import CIFAR10_MEAN, CIFAR10_STD
+from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.data import augment as _aug
-from keras_resnet_cifar.data.augment import AugmentConfig
 
 
 def steps_per_epoch(split, batch_size) -> int:
@@ -21,21 +20,22 @@ def steps_per_epoch(split, batch_size) -> int:
     return steps
 
 
-def normalize_images(images_uint8, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> np.ndarray:
-    """uint8 images -> float32 (x / 255 - mean) / std per channel, as the model sees them at test time.
+def normalize_images(images_uint8, data=DataConfig()) -> np.ndarray:
+    """uint8 images -> float32 model input as `data` (a DataConfig) defines it (`DataConfig.pixel_affine`:
+    x / 255, then (x - mean) / std per channel), as the model sees them at test time.
 
     Example:
-        >>> normalize_images(data.test.images[:8]).shape
+        >>> normalize_images(data.test.images[:8], config.data).shape
         (8, 32, 32, 3)
     """
     images = np.asarray(images_uint8)
     if images.dtype != np.uint8:
         raise TypeError(f"images: received dtype {images.dtype}; accepted: uint8 pixels 0..255")
-    return ((images.astype(np.float32) / 255.0 - np.float32(mean)) / np.float32(std)).astype(np.float32)
+    scale, offset = data.pixel_affine()
+    return (images.astype(np.float32) * np.float32(scale) - np.float32(offset)).astype(np.float32)
 
 
-def make_dataset(split, *, num_classes, batch_size, training, augment=AugmentConfig(), mixup_alpha=0.0,
-                 normalize=True, mean=CIFAR10_MEAN, std=CIFAR10_STD, seed=0, first_epoch=0,
+def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(), seed=0, first_epoch=0,
                  parallel_calls=None) -> tf.data.Dataset:
     """Batches of (float32 images, float32 one-hot labels) from a `Split` for `model.fit`/`evaluate`.
 
@@ -47,10 +47,8 @@ def make_dataset(split, *, num_classes, batch_size, training, augment=AugmentCon
             seeded permutation in full batches (remainder dropped), augmented and mixed; randomness
             is stateless, keyed on (seed, epoch, batch), so a resumed run sees the same batches.
             False gives one ordered pass over every image (last batch may be short), normalized only.
-        augment: an `AugmentConfig` (crop -> hflip -> vflip -> normalize -> noise -> cutout).
-        mixup_alpha: > 0 mixes each batch with a shuffled copy, lambda ~ Beta(alpha, alpha); 0 is off.
-        normalize: per-channel (x - mean) / std after scaling to [0, 1]; False leaves [0, 1].
-        mean, std: per-channel statistics in [0, 1] units.
+        data: a `DataConfig`: its preprocessing (`pixel_affine`) and its `augment` (crop -> hflip ->
+            vflip -> normalize -> noise -> cutout, then mixup when `augment.mixup_alpha` > 0).
         seed: integer seed of the shuffling and augmentation.
         first_epoch: epoch to start from (training only), for resuming.
         parallel_calls: threads of the batch map (default tf.data.AUTOTUNE).
@@ -60,22 +58,20 @@ def make_dataset(split, *, num_classes, batch_size, training, augment=AugmentCon
         >>> model.fit(ds, epochs=50, steps_per_epoch=steps_per_epoch(data.train, 128))
     """
     _check_batch_size(batch_size)
-    if not isinstance(augment, AugmentConfig):
-        raise TypeError(f"augment: received {type(augment).__name__}; accepted: an AugmentConfig")
-    if not isinstance(mixup_alpha, (int, float)) or not mixup_alpha >= 0:
-        raise ValueError(f"mixup_alpha: received {mixup_alpha!r}; accepted: 0 (off) or a number > 0, e.g. 1.0")
+    if not isinstance(data, DataConfig):
+        raise TypeError(f"data: received {type(data).__name__}; accepted: a DataConfig")
     if len(split) == 0:
         raise ValueError("split: received a split with 0 images; accepted: a non-empty split "
                          "(val is empty when val_fraction=0)")
     labels = tf.convert_to_tensor(split.labels, tf.int32)
-    stats = (mean, std) if normalize else (None, None)
+    mixup_alpha = data.augment.mixup_alpha
     calls = parallel_calls or tf.data.AUTOTUNE
 
     if not training:
         images = tf.convert_to_tensor(np.ascontiguousarray(split.images))  # the one in-graph copy
 
         def eval_batch(index):
-            return _aug.to_float(tf.gather(images, index), *stats), tf.one_hot(tf.gather(labels, index), num_classes)
+            return _aug.to_float(tf.gather(images, index), data), tf.one_hot(tf.gather(labels, index), num_classes)
         ds = tf.data.Dataset.range(len(split)).batch(batch_size)
         return ds.map(eval_batch, num_parallel_calls=calls, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
@@ -97,7 +93,7 @@ def make_dataset(split, *, num_classes, batch_size, training, augment=AugmentCon
         key = tf.random.experimental.stateless_fold_in(
             tf.random.experimental.stateless_fold_in(batch_key, epoch), step)
         aug_key, mix_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-        x = _aug.augment_table(table, index, image_shape, augment, aug_key, *stats)
+        x = _aug.augment_table(table, index, image_shape, data, aug_key)
         y = tf.one_hot(tf.gather(labels, index), num_classes)
         if mixup_alpha > 0:
             x, y, _, _ = _aug.mixup(x, y, float(mixup_alpha), mix_key)

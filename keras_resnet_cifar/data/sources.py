@@ -19,7 +19,8 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
     """Load CIFAR-10 (or any image-folder dataset) into memory and split off a stratified validation set.
 
     Args:
-        data: "tfds" (tfds.load("cifar10")); a folder ROOT with train/<class>/* and test/<class>/*
+        data: a `DataConfig` (its source, data_dir, val_fraction, train_subset and resize are used), or
+            "tfds" (tfds.load("cifar10")); a folder ROOT with train/<class>/* and test/<class>/*
             (PNG or JPEG); a .tar.gz/.tgz/.zip of such a folder (extracted once into the cache); or the
             official cifar-10-python.tar.gz (its batches are read directly).
         data_dir: tfds's data_dir, or the cache folder for extracted archives
@@ -36,6 +37,11 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
         >>> len(data.train), len(data.val), len(data.test), data.class_names[0]
         (45000, 5000, 10000, 'airplane')
     """
+    from keras_resnet_cifar.config import DataConfig
+
+    if isinstance(data, DataConfig):  # where a DataConfig becomes these arguments
+        return load_data(data.source, data_dir=data.data_dir, val_fraction=data.val_fraction,
+                         train_subset=data.train_subset, seed=seed, resize=data.resize, verbose=verbose)
     split_args = dict(val_fraction=val_fraction, train_subset=train_subset, seed=seed, verbose=verbose)
     if data == "tfds":
         return _from_tfds(data_dir, split_args)

@@ -78,7 +78,7 @@ EXPERIMENTS = {e.name: e for e in (
         Variant(o, f"({o}) {label}", {"model": {"block_order": o}}) for o, label in _ORDER_NAMES.items())),
     Experiment("mixup", "Section 2.1.7", "Mixup: without, and Beta(α, α) strengths", tuple(
         Variant("none" if a == 0 else f"alpha-{a:g}", "no mixup" if a == 0 else f"mixup α={a:g}",
-                {"data": {"mixup_alpha": a}}) for a in (0.0, 0.2, 0.5, 1.0))),
+                {"data": {"augment": {"mixup_alpha": a}}}) for a in (0.0, 0.2, 0.5, 1.0))),
 )}
 
 

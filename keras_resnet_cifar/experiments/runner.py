@@ -75,14 +75,13 @@ def run_dir(workdir, cell_name, seed_offset):
 
 
 def _load(loaded, config):
+    from keras_resnet_cifar.config import AugmentConfig
     from keras_resnet_cifar.data import load_data
 
-    d = config.data
-    key = (d.source, d.data_dir, d.val_fraction, d.train_subset, config.seed)
+    key = (config.data.replace(augment=AugmentConfig()), config.seed)  # augmentation does not change what loads
     if key not in loaded:
         loaded.clear()  # one data set in memory at a time
-        loaded[key] = load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction,
-                                train_subset=d.train_subset, seed=config.seed, verbose=config.verbose > 0)
+        loaded[key] = load_data(config.data, seed=config.seed, verbose=config.verbose > 0)
     return loaded[key]
 
 

@@ -26,7 +26,7 @@ def activation_curve(name, coef, x):
     from keras_resnet_cifar.layers import activation
     from keras_resnet_cifar.spec import ResNetSpec
 
-    spec = ResNetSpec.create([1], [1], activation=name, activation_coef=coef)
+    spec = ResNetSpec(blocks=(1,), channels=(1,), activation=name, activation_coef=coef)
     layer = activation(spec, "curve")
     return np.asarray(layer(np.asarray(x, dtype="float32")[:, None])).reshape(-1)
 

@@ -2,11 +2,11 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from keras_resnet_cifar.constants import CIFAR10_MEAN, CIFAR10_STD
+from keras_resnet_cifar.config import DataConfig
 
 
 def plot_augmentations(data_or_images, *, count=4, pad=4, noise_std=1.0, mixup_alpha=1.0,
-                       mean=CIFAR10_MEAN, std=CIFAR10_STD, class_names=None, seed=0):
+                       data_config=DataConfig(), class_names=None, seed=0):
     """One row per image: original, noise, crop, horizontal flip, vertical flip, normalized, mixup.
 
     Every transform is the pipeline's own (`keras_resnet_cifar.data.augment`), applied alone to
@@ -21,7 +21,7 @@ def plot_augmentations(data_or_images, *, count=4, pad=4, noise_std=1.0, mixup_a
         noise_std: noise std on normalized pixels. Default 1.0, the study's "var = 1" (strong: the reason
             the pipeline leaves noise off by default).
         mixup_alpha: Beta(alpha, alpha) for the mixup column, whose partner is the next row's image.
-        mean, std: normalization statistics.
+        data_config: the `DataConfig` whose preprocessing (normalization) is shown.
         class_names: titles for the rows (defaults to the data's names when labels are known).
         seed: seeds the random draws.
 
@@ -39,12 +39,12 @@ def plot_augmentations(data_or_images, *, count=4, pad=4, noise_std=1.0, mixup_a
     images, labels, class_names = _pick(data_or_images, count, class_names)
     x = tf.constant(images)
     keys = tf.unstack(tf.random.experimental.stateless_split(tf.constant([seed, 10], tf.int64), 4))
-    normalized = aug.to_float(x, mean, std)
+    normalized = aug.to_float(x, data_config)
     lam = float(aug.sample_beta(mixup_alpha, keys[2]))
     partner = np.roll(np.arange(len(images)), -1)
     columns = {
         "original": images / 255.0,
-        f"noise (std {noise_std:g})": _unnormalize(aug.gaussian_noise(normalized, noise_std, keys[0]), mean, std),
+        f"noise (std {noise_std:g})": _unnormalize(aug.gaussian_noise(normalized, noise_std, keys[0]), data_config),
         f"crop (pad {pad})": aug.random_crop(x, pad, keys[1]).numpy() / 255.0,
         "horizontal flip": images[:, :, ::-1] / 255.0,
         "vertical flip": images[:, ::-1] / 255.0,
@@ -92,8 +92,10 @@ def _pick(data, count, class_names):
     return images[:count], labels, class_names
 
 
-def _unnormalize(normalized, mean, std):
-    return normalized.numpy() * np.float32(std) + np.float32(mean)
+def _unnormalize(normalized, data_config):
+    """Model input back to [0, 1] pixels: the inverse of `DataConfig.pixel_affine`."""
+    scale, offset = data_config.pixel_affine()
+    return (normalized.numpy() + np.float32(offset)) / (255.0 * np.float32(scale))
 
 
 def _minmax(images):

@@ -48,7 +48,7 @@ def make_callbacks(config, run_dir, *, state=None, extra=()):
     if optim.schedule == "plateau":
         schedule[0].initial_state = saved.get("plateau")
     found = [*schedule, keras.callbacks.TerminateOnNaN()]
-    if config.data.mixup_alpha > 0:
+    if config.data.augment.mixup_alpha > 0:
         found.append(MixupAccuracyName())
     resumables = {"plateau": schedule[0]} if optim.schedule == "plateau" else {}
     if optim.early_stopping_patience is not None:

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from keras_resnet_cifar.training.rundir import atomic_save, read_json, write_json
+from keras_resnet_cifar.training.rundir import Run, write_json
 
 
 def confusion_matrix(y_true, y_pred, num_classes):
@@ -61,9 +61,8 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
 
     num_classes = len(class_names)
     _check_compatible(model, split, num_classes)
-    config = data_config or DataConfig()
     dataset = make_dataset(split, num_classes=num_classes, batch_size=batch_size, training=False,
-                           normalize=config.normalize, mean=config.mean, std=config.std)
+                           data=data_config or DataConfig())
     logits = np.asarray(model.predict(dataset.map(lambda x, y: x), verbose=0), np.float64)
     labels = np.asarray(split.labels, np.int64)
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -83,23 +82,24 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
 
 def save_figures(out_dir, result, class_names, history_csv=None):
     """Write confusion.png (and history.png when `history_csv` exists) into `out_dir`."""
+    from keras_resnet_cifar.plots.comparison import save_figure
     from keras_resnet_cifar.plots.confusion import plot_confusion
     from keras_resnet_cifar.plots.history import plot_history
 
-    _save_figure(plot_confusion(result["confusion_matrix"], class_names), os.path.join(out_dir, "confusion.png"))
+    save_figure(plot_confusion(result["confusion_matrix"], class_names), os.path.join(out_dir, "confusion.png"))
     if history_csv and os.path.exists(history_csv):
-        _save_figure(plot_history(history_csv), os.path.join(out_dir, "history.png"))
+        save_figure(plot_history(history_csv), os.path.join(out_dir, "history.png"))
 
 
-def evaluate(path, *, data=None, source=None, data_dir=None, out_dir=None, batch_size=256, verbose=True):
+def evaluate(path, *, data=None, data_changes=None, out_dir=None, batch_size=256, verbose=True):
     """Re-evaluate a run's best.keras (or any .keras file) on the test split.
 
     Args:
         path: a run directory (uses its config.json, class_names.json, best.keras) or a
             .keras file (a run's config.json beside it is used when present).
         data: a `CifarData` to use instead of loading one.
-        source, data_dir: override where the data comes from (`load_data`'s arguments);
-            default the run's config, else "tfds".
+        data_changes: dict of `DataConfig` fields that change the run's (e.g. {"source": "..."});
+            default the run's config, else `DataConfig()`.
         out_dir: where evaluation.json and the PNGs go; default the run directory or the
             model's folder.
         batch_size: int. Default 256.
@@ -108,30 +108,17 @@ def evaluate(path, *, data=None, source=None, data_dir=None, out_dir=None, batch
     Returns:
         The `evaluate_model` dict plus model and data_source.
     """
-    import keras
-
-    import keras_resnet_cifar.layers  # noqa: F401  (registers custom layers for loading)
     from keras_resnet_cifar.config import TrainConfig
 
-    path = os.fspath(path)
-    run_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    model_path = os.path.join(path, "best.keras") if os.path.isdir(path) else path
-    if not os.path.exists(model_path):
-        raise FileNotFoundError(f"evaluate: received {path!r}; accepted: a run directory holding "
-                                "best.keras, or a .keras model file")
-    config_path = os.path.join(run_dir, "config.json")
-    config = TrainConfig.from_dict(read_json(config_path)) if os.path.exists(config_path) else TrainConfig()
+    run = Run.open(path)
+    model = run.load_model()
+    model_path, run_dir = run.model_path, run.folder
+    config = run.config() or TrainConfig()
     if data is None:
         from keras_resnet_cifar.data import load_data
 
-        data = load_data(source or config.data.source, data_dir=data_dir or config.data.data_dir,
-                         val_fraction=config.data.val_fraction, train_subset=config.data.train_subset,
-                         seed=config.seed, resize=config.data.resize, verbose=verbose)
-    names_path = os.path.join(run_dir, "class_names.json")
-    if os.path.exists(names_path) and list(read_json(names_path)) != list(data.class_names):
-        raise ValueError(f"evaluate: the data's classes {list(data.class_names)} differ from the run's "
-                         f"{read_json(names_path)}; pass the data the model was trained on (--data)")
-    model = keras.saving.load_model(model_path, compile=False)
+        data = load_data(config.data.replace(**(data_changes or {})), seed=config.seed, verbose=verbose)
+    check_classes(run, data)
     result = evaluate_model(model, data.test, data.class_names, batch_size=batch_size, data_config=config.data)
     result.update(model=model_path, data_source=data.source)
     out_dir = out_dir or run_dir
@@ -155,5 +142,8 @@ def _check_compatible(model, split, num_classes):
                          "pass data of the model's input size")
 
 
-def _save_figure(fig, path):
-    atomic_save(path, lambda temp: fig.savefig(temp, format="png", dpi=110))
+def check_classes(run, data):
+    """Refuse `data` whose class names differ from those the `run` was trained on."""
+    if os.path.isfile(run.path("class_names.json")) and list(run.class_names()) != list(data.class_names):
+        raise ValueError(f"{run.folder}: the data's classes {list(data.class_names)} differ from the run's "
+                         f"{list(run.class_names())}; pass the data the model was trained on (--source)")

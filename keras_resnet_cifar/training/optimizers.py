@@ -14,7 +14,7 @@ and epsilon, Adadelta's rho and epsilon), so `--lr` means what it meant in the s
 """
 import keras
 
-OPTIMIZERS = ("sgd", "sgdn", "adagrad", "adadelta", "adam", "adamw")
+from keras_resnet_cifar.config import OPTIMIZERS
 
 _NO_DECAY = ["gamma", "beta", "bias"]  # BatchNorm scale/offset and biases
 

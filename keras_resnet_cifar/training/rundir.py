@@ -11,12 +11,14 @@ A run directory holds:
     metrics.json       written last: its presence marks a finished run
     confusion.png, history.png, tensorboard/, weights/ (see callbacks.py), backup/ (resume)
 """
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
 
 from keras_resnet_cifar.config import config_diff
+from keras_resnet_cifar.constants import CIFAR10_CLASSES
 
 RUN_FILES = ("config.json", "class_names.json", "best.keras", "last.weights.h5", "history.csv",
              "metrics.json", "confusion.png", "history.png", "tensorboard", "weights", "backup")
@@ -57,13 +59,105 @@ def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path):
-    """Parse a JSON file, naming the file in the error if it is not JSON."""
-    with open(path, encoding="utf-8") as handle:
+def read_json(path, kind=None):
+    """Parse a JSON file, naming the file in the error if it is not JSON (or not a JSON `kind`)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{path}: is a folder; accepted: a JSON file") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error}); fix or delete the file") from None
+    if kind is not None and not isinstance(data, kind):
+        raise ValueError(f"{path}: holds a JSON {type(data).__name__}; accepted: a JSON "
+                         f"{'object' if kind is dict else kind.__name__}")
+    return data
+
+
+_ACCEPTED = ("a run directory holding best.keras (with config.json and class_names.json beside it), "
+             "or a Keras 3 model file MODEL.keras")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A run directory (or a lone `.keras` file and its folder) opened for reading: the one reader of the
+    files `train` writes, used by evaluate, plot, export and report.
+
+    Example:
+        >>> run = Run.open("runs/train")
+        >>> run.config().model.blocks, run.class_names(), run.load_model().name
+    """
+
+    folder: str
+    model_path: str
+
+    @classmethod
+    def open(cls, path):
+        """Open a run directory (its best.keras) or a `.keras` file; a missing or wrong path says which."""
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            return cls(path, os.path.join(path, "best.keras"))
+        if os.path.isfile(path):
+            if not path.endswith(".keras"):
+                raise ValueError(f"{path}: received a file that is not a .keras model; accepted: {_ACCEPTED}. "
+                                 "Weights-only or legacy files (.h5, .weights.h5) do not carry the architecture")
+            return cls(os.path.dirname(os.path.abspath(path)), path)
+        raise FileNotFoundError(f"{path}: does not exist; accepted: {_ACCEPTED}")
+
+    def path(self, name):
+        return os.path.join(self.folder, name)
+
+    def config(self):
+        """The run's `TrainConfig` (config.json, older layouts upgraded), or None without one."""
+        from keras_resnet_cifar.config import TrainConfig
+
+        path = self.path("config.json")
+        return TrainConfig.from_dict(read_json(path, dict)) if os.path.isfile(path) else None
+
+    def metrics(self):
+        """metrics.json of a finished run; FileNotFoundError (saying so) for an unfinished one."""
+        path = self.path("metrics.json")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: does not exist; accepted: a finished run folder (train writes "
+                                    "metrics.json last)")
+        return read_json(path, dict)
+
+    def class_names(self, num_classes=None, notes=None):
+        """class_names.json; without it the CIFAR-10 names when `num_classes` is 10 or None (a line is
+        added to `notes`), else FileNotFoundError naming the file to write."""
+        path = self.path("class_names.json")
+        if not os.path.isfile(path):
+            if num_classes not in (None, len(CIFAR10_CLASSES)):
+                raise FileNotFoundError(f"{path}: does not exist and the model has {num_classes} classes, not "
+                                        f"CIFAR-10's {len(CIFAR10_CLASSES)}; write a JSON list of {num_classes} "
+                                        "names, in label order, there")
+            if notes is not None:
+                notes.append(f"no class_names.json in {self.folder}: using the CIFAR-10 class names")
+            return tuple(CIFAR10_CLASSES)
+        names = read_json(path, list)
+        if (num_classes is not None and len(names) != num_classes) or not all(
+                isinstance(name, str) and name for name in names):
+            raise ValueError(f"{path}: holds {len(names)} entries {names[:12]}; accepted: "
+                             f"{num_classes or 'one per class,'} non-empty strings, in label order")
+        return tuple(names)
+
+    def load_model(self):
+        """The model (custom layers registered), or a ValueError saying the file is not a readable model."""
+        import keras
+
+        import keras_resnet_cifar.layers  # noqa: F401  registers the package's custom layers for loading
+
+        if not os.path.isfile(self.model_path):
+            raise FileNotFoundError(f"{self.model_path}: does not exist; accepted: {_ACCEPTED}. Did the training "
+                                    "run finish its first epoch?")
         try:
-            return json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON ({error}); fix or delete the file") from None
+            return keras.saving.load_model(self.model_path, compile=False)
+        except Exception as error:  # Keras raises many types for a damaged or foreign file
+            first = str(error).splitlines()[0] if str(error) else ""
+            raise ValueError(f"{self.model_path}: not a readable Keras model ({type(error).__name__}: {first}); "
+                             f"accepted: {_ACCEPTED}; fix: retrain, or restore the file") from None
 
 
 def prepare(workdir, config, *, force=False):

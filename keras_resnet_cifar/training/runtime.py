@@ -11,9 +11,7 @@ import platform
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("auto", "one", "mirrored", "multiworker")
-SWITCHES = ("auto", "on", "off")
-PRECISIONS = ("auto", "on", "off", "bf16")
+from keras_resnet_cifar.config import PRECISIONS, STRATEGIES, SWITCHES  # noqa: F401  (the accepted names)
 
 
 def describe_device():

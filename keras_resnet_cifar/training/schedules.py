@@ -18,7 +18,7 @@ import math
 
 import keras
 
-SCHEDULES = ("exp", "step", "cosine_restarts", "plateau", "cosine", "constant")
+from keras_resnet_cifar.config import SCHEDULES
 
 
 def lr_for_epoch(optim, epoch):

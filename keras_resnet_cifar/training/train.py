@@ -1,6 +1,5 @@
 """`train(config, workdir)`: the main job. Trains, keeps the best-validation checkpoint, resumes
 after a kill, then evaluates that checkpoint on the test split (files: see `rundir`)."""
-import dataclasses
 import os
 import shutil
 import statistics
@@ -14,7 +13,8 @@ from keras_resnet_cifar.training.checkpoint import load_state, restore
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
 from keras_resnet_cifar.training.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy,
                                         run_dir_for, seeded, shard_for, precision_policy, versions)
-from keras_resnet_cifar.training.checks import check_config, check_data
+from keras_resnet_cifar.config import TrainConfig
+from keras_resnet_cifar.training.checks import check_data
 
 
 def compile_model(model, config, steps_per_epoch=None):
@@ -22,7 +22,7 @@ def compile_model(model, config, steps_per_epoch=None):
     smoothing) and accuracy metric; reusable by the tuner.
 
     Call inside the distribution strategy's scope, if any. Coupled weight decay is not set
-    here: build the model with `l2=coupled_l2(config.optim)`.
+    here: `build_model` puts it in the model.
 
     Args:
         model: a `keras.Model` that outputs logits.
@@ -33,15 +33,14 @@ def compile_model(model, config, steps_per_epoch=None):
         The same model, compiled.
 
     Example:
-        >>> model = build_resnet(**config.model.builder_kwargs(l2=coupled_l2(config.optim)))
-        >>> compile_model(model, config, steps_per_epoch=351)
+        >>> compile_model(build_model(config), config, steps_per_epoch=351)
     """
     steps = config.steps_per_execution
     if steps_per_epoch:
         steps = min(steps, steps_per_epoch)
     model.compile(
         optimizer=make_optimizer(config.optim),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.data.label_smoothing),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.optim.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile_arg(config.jit_compile),
         steps_per_execution=steps,
@@ -50,12 +49,12 @@ def compile_model(model, config, steps_per_epoch=None):
 
 
 def build_model(config, policy="float32"):
-    """The network of `config.model` with the coupled L2 of `config.optim`, its layers under
-    the dtype policy `policy` (see `runtime.precision_policy`)."""
-    from keras_resnet_cifar.model import build_resnet
+    """The network of `config.model`, its L2 raised by the coupled weight decay of `config.optim`
+    (l2 = wd / 2), its layers under the dtype policy `policy` (see `runtime.precision_policy`)."""
+    from keras_resnet_cifar.model import build_from_spec
 
     with dtype_policy(policy):
-        return build_resnet(**config.model.builder_kwargs(l2=coupled_l2(config.optim)))
+        return build_from_spec(config.model.replace(l2=config.model.l2 + coupled_l2(config.optim)))
 
 
 def train(config, workdir, *, data=None, force=False, callbacks=()):
@@ -81,7 +80,7 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
     """
     from keras_resnet_cifar.data import load_data
 
-    check_config(config)
+    config = TrainConfig.coerce(config)  # a dict is checked into a TrainConfig; a TrainConfig checked itself
     status = rundir.prepare(workdir, config, force=force)
     if status == "finished":
         if config.verbose:
@@ -92,10 +91,7 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
     os.makedirs(run_dir, exist_ok=True)
     with seeded(config.seed, config.deterministic):
         if data is None:
-            d = config.data
-            data = load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction,
-                             train_subset=d.train_subset, seed=config.seed, resize=d.resize,
-                             verbose=config.verbose > 0)
+            data = load_data(config.data, seed=config.seed, verbose=config.verbose > 0)
         check_data(config, data, replicas=strategy.num_replicas_in_sync)
         chief = run_dir == os.fspath(workdir)
         # Every worker resumes from the chief's state (multi-worker resume needs shared storage).
@@ -114,15 +110,10 @@ def make_datasets(config, data, first_epoch=0):
     Example:
         >>> train_ds, val_ds, steps = make_datasets(config, data)
     """
-    from keras_resnet_cifar.data import AugmentConfig, make_dataset, steps_per_epoch
+    from keras_resnet_cifar.data import make_dataset, steps_per_epoch
 
-    d = config.data
-    common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, normalize=d.normalize,
-                  mean=d.mean, std=d.std)
-    # DataConfig holds every AugmentConfig field under the same name.
-    augment = AugmentConfig(**{f.name: getattr(d, f.name) for f in dataclasses.fields(AugmentConfig)})
-    train_ds = make_dataset(data.train, training=True, augment=augment, mixup_alpha=d.mixup_alpha,
-                            seed=config.seed, first_epoch=first_epoch, **common)
+    common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, data=config.data)
+    train_ds = make_dataset(data.train, training=True, seed=config.seed, first_epoch=first_epoch, **common)
     val_ds = make_dataset(data.val, training=False, **common) if len(data.val.labels) else None
     return train_ds, val_ds, steps_per_epoch(data.train, config.optim.batch_size)
 

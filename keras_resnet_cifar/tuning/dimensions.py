@@ -1,8 +1,7 @@
 """Checks of the values a search dimension may take; each error names what was received and accepted."""
 import numbers
 
-# The optimizers `optimizers.make_optimizer` accepts (kept here so the space needs no Keras import).
-OPTIMIZERS = ("sgd", "sgdn", "adagrad", "adadelta", "adam", "adamw")
+from keras_resnet_cifar.config import OPTIMIZERS
 
 
 def _as_tuple(name, value):

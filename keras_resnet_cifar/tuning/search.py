@@ -49,7 +49,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
     Example:
         >>> summary = run_search(TrainConfig(), SearchSpace.create(), tuner="random", max_trials=5, epochs=2)
     """
-    from keras_resnet_cifar.training.checks import check_config, check_data
+    from keras_resnet_cifar.training.checks import check_data
 
     if tuner not in ORACLES:
         raise ValueError(f"tuner: received {tuner!r}; accepted: {', '.join(TUNERS)}")
@@ -60,8 +60,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
     if max_trials is None and tuner != "hyperband":
         max_trials = 10
     project_dir = os.path.join(os.fspath(directory), project)
-    trial_config = config.replace(optim={"epochs": epochs}, data={"train_subset": train_subset})
-    check_config(trial_config)
+    trial_config = config.replace(optim={"epochs": epochs}, data={"train_subset": train_subset})  # checks itself
     search = {"tuner": tuner, "epochs": epochs, "train_subset": train_subset, "factor": factor,
               "objective": "val_accuracy", "seed": config.seed}
     described = {"space": space.describe(), "search": search,
@@ -226,6 +225,4 @@ def _check_resume(project_dir, described):
 def _load(config):
     from keras_resnet_cifar.data import load_data
 
-    d = config.data
-    return load_data(d.source, data_dir=d.data_dir, val_fraction=d.val_fraction, train_subset=d.train_subset,
-                     seed=config.seed, resize=d.resize, verbose=config.verbose > 0)
+    return load_data(config.data, seed=config.seed, verbose=config.verbose > 0)

@@ -84,16 +84,15 @@ class SearchSpace:
             lr=_range("lr", lr if lr is not None else optim.lr, float, positive=True),
             weight_decay=_range("weight_decay", weight_decay if weight_decay is not None else optim.weight_decay,
                                 float, positive=True),
-            mixup_alpha=_floats("mixup_alpha", mixup_alpha if mixup_alpha is not None else config.data.mixup_alpha),
+            mixup_alpha=_floats("mixup_alpha", mixup_alpha if mixup_alpha is not None else config.data.augment.mixup_alpha),
             max_params=_budget("max_params", max_params),
             max_macs=None if max_macs is None else _budget("max_macs", max_macs),
         )
-        # One validating pass per architecture combination; counts later skip validation.
+        # One checking pass per architecture combination, so a bad one fails here, before the search.
         template = None
         for count, k, order in itertools.product(fields["stages"], fields["kernel_sizes"], fields["block_orders"]):
-            template = ResNetSpec.create(
-                [1] * count, [fields["widths"][0]] * count, kernel_size=k, skip_kernel=model.skip_kernel,
-                pool_size=model.pool_size, block_order=order, num_classes=model.num_classes, input_shape=input_shape)
+            template = model.replace(blocks=(1,) * count, channels=(fields["widths"][0],) * count, kernel_size=k,
+                                     block_order=order, input_shape=input_shape, l1=0.0, l2=0.0)
         space = cls(**fields, default={}, template=template)
         space._check_smallest()
         object.__setattr__(space, "default", space._resolve_default(default, config, kernel))
@@ -164,7 +163,7 @@ class SearchSpace:
                    "activation": arch["activation"]},
             optim={"optimizer": values["optimizer"], "lr": float(values["lr"]),
                    "weight_decay": float(values["weight_decay"])},
-            data={"mixup_alpha": float(values["mixup_alpha"])},
+            data={"augment": {"mixup_alpha": float(values["mixup_alpha"])}},
         )
 
     def smallest(self):
@@ -227,7 +226,7 @@ class SearchSpace:
             "optimizer": preferred(self.optimizers, wanted.get("optimizer", config.optim.optimizer)),
             "lr": clip(self.lr, wanted.get("lr", config.optim.lr)),
             "weight_decay": clip(self.weight_decay, wanted.get("weight_decay", config.optim.weight_decay)),
-            "mixup_alpha": preferred(self.mixup_alpha, float(wanted.get("mixup_alpha", config.data.mixup_alpha))),
+            "mixup_alpha": preferred(self.mixup_alpha, float(wanted.get("mixup_alpha", config.data.augment.mixup_alpha))),
         }
         problem = self._outside(blocks, channels, kernel, resolve_block_order(order))
         if problem is None:

@@ -1,0 +1,221 @@
+"""Settings that carry their default, check and help in one place, and the frozen configs made of them.
+
+A config class is a frozen dataclass deriving from `Config` whose fields are `option(...)`s (one setting:
+default, check, help) or `section(...)`s (a nested config). Constructing one checks every field and
+stores its canonical value (aliases resolved, lists made tuples), so a config that exists is valid and
+two configs that mean the same compare equal. The CLI makes its flags from the same fields
+(`cli/options.py`), so a new setting is one field plus its use.
+
+No TensorFlow here: configs are checked in microseconds, before any work starts.
+"""
+import dataclasses
+import math
+import numbers
+from typing import ClassVar
+
+
+def flag_of(name):
+    """The command-line flag of a field: `batch_size` -> `--batch-size`."""
+    return "--" + name.replace("_", "-")
+
+
+def refuse(path, value, accepted, flag=None, kind=ValueError):
+    """Raise `kind` with the one message format of every config error."""
+    where = f" ({flag})" if flag else ""
+    raise kind(f"{path}: received {value!r}; accepted: {accepted}{where}")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+class Check:
+    """How one setting is checked and made canonical; `cli` holds its argparse keywords."""
+
+    accepted = "a value"
+    cli: dict = {}
+
+    def __call__(self, value, path, flag=None):
+        return value
+
+
+class Int(Check):
+    def __init__(self, minimum=None, maximum=None):
+        self.minimum, self.maximum = minimum, maximum
+        bounds = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else ""]
+        self.accepted = "an integer " + " and ".join(b for b in bounds if b) if any(bounds) else "an integer"
+        self.cli = {"type": int}
+
+    def __call__(self, value, path, flag=None):
+        if not _is_int(value) or (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum):
+            refuse(path, value, self.accepted, flag)
+        return int(value)
+
+
+class Real(Check):
+    """A finite number for which `test(value)` holds, described by `accepted`."""
+
+    def __init__(self, accepted, test=lambda v: True):
+        self.accepted, self.test = accepted, test
+        self.cli = {"type": float}
+
+    def __call__(self, value, path, flag=None):
+        if not _is_real(value) or not math.isfinite(value) or not self.test(value):
+            refuse(path, value, self.accepted, flag)
+        return float(value)
+
+
+class Bool(Check):
+    accepted = "true or false"
+    cli = {"action": "boolean"}
+
+    def __call__(self, value, path, flag=None):
+        if not isinstance(value, bool):
+            refuse(path, value, self.accepted, flag)
+        return value
+
+
+class Text(Check):
+    accepted = "a string"
+    cli = {"type": str}
+
+    def __call__(self, value, path, flag=None):
+        if not isinstance(value, str) or not value:
+            refuse(path, value, "a non-empty string", flag)
+        return value
+
+
+class Choice(Check):
+    """One of `values` (canonical names); `aliases` maps other spellings to them, case-insensitively."""
+
+    def __init__(self, values, aliases=None, describe=None):
+        self.values = tuple(values)
+        self.aliases = {**{v: v for v in self.values}, **(aliases or {})}
+        self.accepted = describe or ", ".join(repr(v) for v in self.values)
+        self.cli = {"type": str, "metavar": "{" + ",".join(self.values) + "}"}
+
+    def __call__(self, value, path, flag=None):
+        if not isinstance(value, str) or value.lower() not in self.aliases:
+            refuse(path, value, self.accepted, flag)
+        return self.aliases[value.lower()]
+
+
+class Sequence(Check):
+    """A list of items each passing `item`, as a tuple; `length` fixes how many; `scalar_ok` also takes
+    one bare item (kept as is, for a field such as kernel_size that the config broadcasts itself)."""
+
+    def __init__(self, item, length=None, scalar_ok=False, what=None):
+        self.item, self.length, self.scalar_ok = item, length, scalar_ok
+        count = f"{length} " if length else "a non-empty list of "
+        self.accepted = what or f"{count}{item.accepted.replace('an integer', 'integers').replace('a number', 'numbers')}"
+        self.cli = {"type": item.cli.get("type", str), "nargs": "+"}
+
+    def __call__(self, value, path, flag=None):
+        if self.scalar_ok and not isinstance(value, (list, tuple)):
+            return self.item(value, path, flag)
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value or (
+                self.length and len(value) != self.length):
+            refuse(path, value, self.accepted, flag)
+        return tuple(self.item(v, f"{path}[{i}]", flag) for i, v in enumerate(value))
+
+
+class Optional(Check):
+    """None, or a value `inner` accepts."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.accepted = f"{inner.accepted}, or null"
+        self.cli = inner.cli
+
+    def __call__(self, value, path, flag=None):
+        return None if value is None else self.inner(value, path, flag)
+
+
+def option(default, check, help, *, aliases=(), cli=True):
+    """A setting: its default, its `Check`, its help (shown by --help) and other flag spellings."""
+    return dataclasses.field(default=default, metadata={"check": check, "help": help, "aliases": tuple(aliases),
+                                                        "cli": cli})
+
+
+def section(cls, help=""):
+    """A nested config (e.g. `DataConfig.augment`); a dict is accepted and made into `cls`."""
+    return dataclasses.field(default_factory=cls, metadata={"section": cls, "help": help})
+
+
+def options(cls):
+    """The `option` fields of a config class (sections left out)."""
+    return [f for f in dataclasses.fields(cls) if "check" in f.metadata]
+
+
+def sections(cls):
+    """{name: config class} of a config class's nested sections."""
+    return {f.name: f.metadata["section"] for f in dataclasses.fields(cls) if "section" in f.metadata}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base of the frozen configs: checks on construction, dict round trip, nested `replace`."""
+
+    PATH: ClassVar[str] = "config"  # key path in a config.json, e.g. "data.augment"
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if "section" in f.metadata:
+                cls = f.metadata["section"]
+                if isinstance(value, dict):
+                    value = cls.from_dict(value)
+                elif not isinstance(value, cls):
+                    refuse(cls.PATH, value, f"a {cls.__name__} or a dict of its fields", kind=TypeError)
+            elif "check" in f.metadata:
+                value = f.metadata["check"](value, self._path(f.name), flag_of(f.name))
+            object.__setattr__(self, f.name, value)
+        self.validate()
+
+    def validate(self):
+        """Checks across fields (after each field's own); override to add them."""
+
+    @classmethod
+    def _path(cls, name):
+        return name if cls.PATH == "config" else f"{cls.PATH}.{name}"
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """Rebuild from `to_dict()` output (or a JSON object), refusing a wrong structure with its key path."""
+        if not isinstance(data, dict):
+            refuse(cls.PATH, _short(data), f"a JSON object with keys {sorted(f.name for f in dataclasses.fields(cls))}",
+                   kind=ValueError)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{cls.PATH}: received unknown keys {unknown}; accepted: {sorted(known)}")
+        nested = sections(cls)
+        return cls(**{k: nested[k].from_dict(v) if k in nested else v for k, v in data.items()})
+
+    def replace(self, **changes):
+        """A copy with fields replaced; a section takes a dict of its own changes, e.g.
+        `config.replace(optim={"lr": 0.05}, data={"augment": {"cutout": 8}}, seed=1)`."""
+        nested = sections(type(self))
+        resolved = {}
+        for key, value in changes.items():
+            if key in nested and isinstance(value, dict):
+                value = getattr(self, key).replace(**value)
+            resolved[key] = value
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(resolved) - known)
+        if unknown:
+            raise ValueError(f"{self.PATH}: received unknown keys {unknown}; accepted: {sorted(known)}")
+        return dataclasses.replace(self, **resolved)
+
+
+def _short(value):
+    text = repr(value)
+    return value if len(text) <= 80 else text[:77] + "..."
