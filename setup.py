@@ -12,7 +12,7 @@ setup(
     install_requires=[
         "tensorflow>=2.16",  # the first release whose tf.keras is Keras 3
         "keras>=3.8",
-        "keras-tuner>=1.4.7",
+        "keras-tuner>=1.4.7,<1.5",  # private names in tuning/compat.py, tested on 1.4.x
         "scikit-learn",  # keras-tuner's Bayesian optimization (brings scipy)
         "tensorflow-datasets",
         "importlib_resources",  # tfds 4.9.x imports it to download but does not declare it

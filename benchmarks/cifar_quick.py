@@ -38,8 +38,8 @@ def main():
 
     config = TrainConfig(
         model=ModelConfig(blocks=tuple(args.blocks), channels=tuple(args.channels)),
-        data=DataConfig(source=args.data, val_fraction=args.val_fraction, label_smoothing=args.label_smoothing),
-        optim=OptimConfig(optimizer="sgdn", lr=args.lr, weight_decay=args.weight_decay, schedule="cosine",
+        data=DataConfig(source=args.data, val_fraction=args.val_fraction),
+        optim=OptimConfig(optimizer="sgdn", lr=args.lr, label_smoothing=args.label_smoothing, weight_decay=args.weight_decay, schedule="cosine",
                           warmup_epochs=args.warmup_epochs, epochs=args.epochs, batch_size=args.batch_size),
         seed=args.seed, mixed_precision=args.mixed_precision, histogram_freq=0, verbose=2,
     )

@@ -62,7 +62,8 @@ def main(argv=None):
                         help="study: crop+hflip+normalize; full: + vflip, noise, mixup; keras: full with Keras layers")
     args = parser.parse_args(argv)
 
-    from keras_resnet_cifar.data import AugmentConfig, from_arrays, load_data, make_dataset, steps_per_epoch
+    from keras_resnet_cifar.config import DataConfig
+    from keras_resnet_cifar.data import from_arrays, load_data, make_dataset, steps_per_epoch
 
     if args.data:
         split = load_data(args.data, val_fraction=0, verbose=False).train
@@ -72,11 +73,11 @@ def main(argv=None):
         y = rng.integers(0, 10, 50_000)
         split = from_arrays(x, y, x[:10], y[:10], val_fraction=0).train
     steps = steps_per_epoch(split, args.batch_size)
-    full = AugmentConfig(vflip=True, noise_std=0.1)
+    full = DataConfig(augment={"vflip": True, "noise_std": 0.1, "mixup_alpha": 1.0})
     variants = {
         "study": lambda: make_dataset(split, num_classes=10, batch_size=args.batch_size, training=True),
         "full": lambda: make_dataset(split, num_classes=10, batch_size=args.batch_size, training=True,
-                                     augment=full, mixup_alpha=1.0),
+                                     data=full),
         "keras": lambda: _keras_layers_dataset(split, args.batch_size, 0),
     }
     print(f"{len(split):,} images ({args.data or 'random'}), batch {args.batch_size}, {steps} batches/epoch, "

@@ -1,5 +1,6 @@
 import os
 import random
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -22,7 +23,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _seed_everything():
-    """Every test starts from the same seeds."""
+    """Every test starts from the same seeds: Python's, NumPy's, and Keras's (with its backend's) once a
+    test module has loaded Keras, so TF-free tests stay free of it."""
     random.seed(0)
     np.random.seed(0)
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.set_random_seed(0)
     yield

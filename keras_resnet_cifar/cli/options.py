@@ -24,7 +24,7 @@ def walk(cls=TrainConfig, prefix=""):
         yield from walk(section_cls, f"{prefix}.{name}" if prefix else name)
 
 
-def add_config_args(parser, *, sections=None, skip=(), base=True):
+def add_config_args(parser, *, sections=None, skip=(), base=True, config_class=TrainConfig):
     """Add a flag per config option (and `--config FILE.json`, `--preset` with the model section).
 
     Args:
@@ -33,12 +33,13 @@ def add_config_args(parser, *, sections=None, skip=(), base=True):
             top-level settings); default all.
         skip: field names whose flags this subcommand defines otherwise.
         base: add `--config FILE.json`.
+        config_class: the config whose options become flags. Default `TrainConfig`.
     """
     if base:
         parser.add_argument("--config", metavar="FILE.json", help="a TrainConfig (e.g. a run's config.json) as the "
                                                                   "base; flags given win")
     groups = {}
-    for path, f in walk():
+    for path, f in walk(config_class):
         if (sections is not None and path not in sections) or f.name in skip or not f.metadata["cli"]:
             continue
         if path not in groups:

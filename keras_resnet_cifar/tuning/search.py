@@ -13,7 +13,7 @@ import time
 
 import keras
 import keras_tuner
-from keras_tuner.src.engine import tuner_utils
+from keras_resnet_cifar.tuning import compat
 
 from keras_resnet_cifar.config import config_diff
 from keras_resnet_cifar.training.rundir import read_json, write_json
@@ -156,7 +156,7 @@ class _ResNetTuner(keras_tuner.Tuner):
             kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
         start = time.perf_counter()
         histories = super().run_trial(trial, *args, **kwargs)
-        metrics = tuner_utils.convert_to_metrics_dict(histories, self.oracle.objective)
+        metrics = compat.convert_to_metrics_dict(histories, self.oracle.objective)
         metrics = {k: float(v) for k, v in metrics.items()}
         metrics.update(epochs=float(kwargs["epochs"]), seconds=time.perf_counter() - start)
         self._last_metrics = metrics

@@ -1,0 +1,22 @@
+"""Every private Keras Tuner name this package relies on, in one place.
+
+Keras Tuner has no public API for a feasibility-checked random draw, a seeded Bayesian proposal over
+our own encoding, continuing a Hyperband trial from its checkpoint, or serving an oracle in-process;
+these use the names below. tests/test_tuning_compat.py checks each still exists, and setup.py pins
+the tested minor range (keras-tuner 1.4.x): upgrading means running that test first.
+"""
+from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief  # noqa: F401
+from keras_tuner.src.engine.tuner_utils import convert_to_metrics_dict  # noqa: F401
+from keras_tuner.src.protos import get_service_grpc  # noqa: F401
+
+# Private members read or overridden, by where Keras Tuner defines them (module path, class, names).
+# "attributes" are set on instances by the class's __init__.
+PRIVATE_MEMBERS = {
+    ("keras_tuner.src.engine.oracle", "Oracle"): {
+        "methods": ("_random_values",), "attributes": ("_seed_state", "_max_collisions", "_retry_queue")},
+    ("keras_tuner.src.tuners.bayesian", "BayesianOptimizationOracle"): {
+        "methods": ("_random_populate_space", "_vectorize_trials", "_nonfixed_space"), "attributes": ("gpr",)},
+    ("keras_tuner.src.engine.base_tuner", "BaseTuner"): {"methods": ("_populate_initial_space",), "attributes": ()},
+    ("keras_tuner.src.engine.tuner", "Tuner"): {"methods": ("_build_hypermodel", "_get_checkpoint_fname"),
+                                               "attributes": ()},
+}

@@ -1,0 +1,95 @@
+"""The config spine: one field per setting, seen by the CLI, config.json and the tuner alike."""
+import argparse
+import dataclasses
+import json
+
+import pytest
+
+from keras_resnet_cifar.cli import build_parser
+from keras_resnet_cifar.cli.options import add_config_args, config_from_args, walk
+from keras_resnet_cifar.config import AugmentConfig, DataConfig, ModelConfig, OptimConfig, TrainConfig
+from keras_resnet_cifar.fields import Bool, option, section
+from keras_resnet_cifar.spec import ResNetSpec
+
+
+def test_model_config_is_the_network_spec_with_canonical_values():
+    assert ModelConfig is ResNetSpec
+    config = TrainConfig(model={"block_order": "full_preact", "activation": "silu"})
+    assert (config.model.block_order, config.model.activation) == ("e", "swish")
+    assert config == TrainConfig(model={"block_order": "e", "activation": "swish"})
+
+
+def test_json_round_trip_and_the_older_flat_layout_upgrades():
+    config = TrainConfig(model=ModelConfig.from_preset("tiny"), data={"augment": {"cutout": 8}},
+                         optim={"label_smoothing": 0.1})
+    assert TrainConfig.from_json(config.to_json()) == config
+    old = json.loads(config.to_json())
+    old["data"].update(old["data"].pop("augment"))
+    old["data"]["label_smoothing"] = old["optim"].pop("label_smoothing")  # config.json before the split
+    assert TrainConfig.from_dict(old) == config
+
+
+@pytest.mark.parametrize("saved, message", [
+    ([1, 2], "config: received [1, 2]; accepted: a JSON object"),
+    ({"model": 3}, "model: received 3; accepted: a JSON object"),
+    ({"data": {"augment": "crop"}}, "data.augment: received 'crop'; accepted: a JSON object"),
+    ({"data": {"mean": [0.5, 0.5]}}, "data.mean: received [0.5, 0.5]; accepted: 3 numbers (--mean)"),
+    ({"model": {"channels": "64"}}, "model.channels: received '64'; accepted: a non-empty list"),
+    ({"model": {"channels": [64, "a", 3, 4]}}, "model.channels[1]: received 'a'"),
+    ({"optim": {"learning_rate": 0.1}}, "optim: received unknown keys ['learning_rate']"),
+    ({"seed": -1}, "seed: received -1; accepted: an integer >= 0 (--seed)"),
+])
+def test_a_wrong_structure_is_refused_naming_its_key_path(saved, message):
+    with pytest.raises(ValueError) as error:
+        TrainConfig.from_dict(saved)
+    assert message in str(error.value)
+
+
+def test_train_accepts_a_dict_or_says_what_it_accepts():
+    assert TrainConfig.coerce({"optim": {"lr": 0.05}}).optim.lr == 0.05
+    with pytest.raises(TypeError, match="config: received list; accepted: a TrainConfig or a dict"):
+        TrainConfig.coerce([])
+
+
+def test_every_option_has_one_flag_and_the_flags_are_unique():
+    flags = [f"--{f.name.replace('_', '-')}" for _, f in walk()]
+    assert len(flags) == len(set(flags))
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    offered = {s for action in train._actions for s in action.option_strings}
+    hidden = {f"--{f.name.replace('_', '-')}" for _, f in walk() if not f.metadata["cli"]}
+    assert set(flags) - hidden <= offered
+
+
+def test_a_new_field_is_seen_by_the_cli_the_json_round_trip_and_the_tuner():
+    """Adding an option is the field (with its check and help) and its use: nothing else to edit."""
+    @dataclasses.dataclass(frozen=True)
+    class Model(ResNetSpec):
+        zero_init_demo: bool = option(False, Bool(), "a new option for this test")
+
+    @dataclasses.dataclass(frozen=True)
+    class Config(TrainConfig):
+        model: Model = section(Model)
+
+    parser = argparse.ArgumentParser()
+    add_config_args(parser, config_class=Config)
+    args = parser.parse_args(["--zero-init-demo", "--blocks", "1", "1", "--channels", "4", "8"])
+    config = config_from_args(args, Config())
+    assert config.model.zero_init_demo is True and config.model.blocks == (1, 1)
+    assert Config.from_json(config.to_json()) == config  # the config.json round trip
+    with pytest.raises(ValueError, match=r"model.zero_init_demo: received 'yes'; accepted: true or false"):
+        Config(model={"zero_init_demo": "yes"})
+    from keras_resnet_cifar.tuning.space import SearchSpace  # the tuner's trial configs keep it
+    space = SearchSpace.create(config, stages=[2], blocks=[1, 1], widths=[4, 8])
+    trial = space.train_config(space.default, config)
+    assert trial.model.zero_init_demo is True and isinstance(trial.model, Model)
+
+
+def test_run_settings_and_sections_check_themselves():
+    with pytest.raises(ValueError, match="optim.min_lr: received 0.2 for lr 0.1"):
+        OptimConfig(min_lr=0.2)
+    with pytest.raises(ValueError, match=r"data.augment.cutout: received -3; accepted: an integer >= 0 \(--cutout\)"):
+        DataConfig(augment={"cutout": -3})
+    assert DataConfig(augment=AugmentConfig(cutout=4)).augment.cutout == 4
+    scale, offset = DataConfig(normalize=False).pixel_affine()
+    assert scale == (1 / 255,) * 3 and offset == (0.0,) * 3
