@@ -93,3 +93,40 @@ def test_run_settings_and_sections_check_themselves():
     assert DataConfig(augment=AugmentConfig(cutout=4)).augment.cutout == 4
     scale, offset = DataConfig(normalize=False).pixel_affine()
     assert scale == (1 / 255,) * 3 and offset == (0.0,) * 3
+
+
+def test_a_run_saved_with_an_alias_and_the_old_layout_resumes_with_the_canonical_config(tmp_path):
+    from keras_resnet_cifar.training.rundir import prepare
+
+    config = TrainConfig(model=ModelConfig.from_preset("tiny", block_order="full_preact"), optim={"epochs": 2})
+    saved = json.loads(config.to_json())
+    saved["model"]["block_order"] = "full_preact"  # as the user typed it, before canonical values
+    saved["model"]["kernel_size"] = 3
+    saved["data"].update(saved["data"].pop("augment"))
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert prepare(tmp_path, TrainConfig(model=ModelConfig.from_preset("tiny", block_order="e"),
+                                         optim={"epochs": 2})) == "resume"
+
+
+def test_the_experiment_runner_loads_data_with_every_data_setting(monkeypatch):
+    """Its own copy of the load call once dropped `resize`; now the DataConfig itself is passed."""
+    import keras_resnet_cifar.data as data_module
+    from keras_resnet_cifar.experiments import runner
+
+    seen = []
+    monkeypatch.setattr(data_module, "load_data", lambda data, **kwargs: seen.append((data, kwargs)) or "loaded")
+    config = TrainConfig(data={"source": "images/", "resize": True, "train_subset": 30}, seed=2)
+    assert runner._load({}, config) == "loaded"
+    assert seen == [(config.data, {"seed": 2, "verbose": True})]
+
+
+def test_a_bug_keeps_its_traceback_while_user_errors_print_one_line(monkeypatch, capsys):
+    from keras_resnet_cifar.cli import main
+    import keras_resnet_cifar.summary as summary
+
+    monkeypatch.setattr(summary, "format_summary", lambda spec: {}["missing"])
+    with pytest.raises(KeyError):
+        main(["summary", "--preset", "tiny"])
+    monkeypatch.setattr(summary, "format_summary", lambda spec: (_ for _ in ()).throw(ValueError("bad input")))
+    assert main(["summary", "--preset", "tiny"]) == 2
+    assert capsys.readouterr().err.strip() == "keras-resnet-cifar summary: error: bad input"
