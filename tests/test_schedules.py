@@ -58,7 +58,7 @@ def test_constant_and_plateau_start_flat(name):
 def test_every_schedule_has_a_formula_and_unknown_ones_fail():
     for name in SCHEDULES:
         assert lr_for_epoch(optim(schedule=name), 0) == pytest.approx(0.1)
-    with pytest.raises(ValueError, match="schedule: received 'linear'; accepted: exp, step"):
+    with pytest.raises(ValueError, match="schedule: received 'linear'; accepted: 'exp', 'step'"):
         lr_for_epoch(optim(schedule="linear"), 0)
 
 
