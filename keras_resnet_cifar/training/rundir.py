@@ -8,7 +8,8 @@ A run directory holds:
     last.weights.h5    weights and optimizer state after the last epoch
     history.csv        one row per epoch (1-based): epoch, loss, accuracy (mixup_accuracy
                        under mixup), val_loss, val_accuracy, lr, seconds, val_seconds
-    metrics.json       written last: its presence marks a finished run
+    metrics.json       written last: its presence marks a finished run ("status": "finished")
+    diverged.json      instead of metrics.json when the loss became NaN/inf (see divergence.py)
     confusion.png, history.png, tensorboard/, weights/ (see callbacks.py), backup/ (resume)
 """
 import json
@@ -19,7 +20,8 @@ import tempfile
 from keras_resnet_cifar.config import config_diff
 
 RUN_FILES = ("config.json", "class_names.json", "best.keras", "last.weights.h5", "history.csv",
-             "metrics.json", "confusion.png", "history.png", "tensorboard", "weights", "backup")
+             "metrics.json", "confusion.png", "history.png", "tensorboard", "weights", "backup",
+             "diverged.json")
 
 # Settings that change how a run reports, not what it computes: a resume may change them.
 _NOT_COMPARED = ("verbose",)

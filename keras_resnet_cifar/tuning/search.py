@@ -23,6 +23,8 @@ from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
 from keras_resnet_cifar.tuning.oracle import ORACLES
 
 TUNERS = tuple(ORACLES)
+DIVERGED = leaderboard.DIVERGED  # metric set to 1.0 on a trial whose loss became NaN/inf
+WORST_VAL_ACCURACY = 0.0  # the objective such a trial reports
 _NOT_COMPARED = ("verbose",)  # training settings a resume may change
 
 
@@ -99,9 +101,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
         summary["trials"] = {"run_here": search_tuner.trials_run}
         return summary
     rows = write(plot=True)
-    summary["trials"] = {}
-    for trial in oracle.trials.values():
-        summary["trials"][trial.status] = summary["trials"].get(trial.status, 0) + 1
+    summary["trials"] = leaderboard.status_counts(leaderboard.trial_records(oracle.trials.values()))
     summary.update(rows=rows, best=rows[0] if rows else None)
     return summary
 
@@ -151,17 +151,34 @@ class _ResNetTuner(keras_tuner.Tuner):
         return model
 
     def run_trial(self, trial, *args, **kwargs):
+        from keras_resnet_cifar.training.divergence import TrainingDiverged
+
         hp = trial.hyperparameters
         if "tuner/epochs" in hp.values:
             kwargs["epochs"] = hp.values["tuner/epochs"]
             kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
         start = time.perf_counter()
-        histories = super().run_trial(trial, *args, **kwargs)
+        parent = hp.values.get("tuner/trial_id")
+        if parent and self.oracle.get_trial(parent).metrics.get_last_value(DIVERGED):
+            return self._diverged(trial, f"diverged: continues trial {parent}, which diverged", kwargs, start)
+        try:
+            histories = super().run_trial(trial, *args, **kwargs)
+        except TrainingDiverged as error:
+            return self._diverged(trial, str(error), kwargs, start)
         metrics = tuner_utils.convert_to_metrics_dict(histories, self.oracle.objective)
         metrics = {k: float(v) for k, v in metrics.items()}
         metrics.update(epochs=float(kwargs["epochs"]), seconds=time.perf_counter() - start)
         self._last_metrics = metrics
         return metrics
+
+    def _diverged(self, trial, reason, kwargs, start):
+        # Reported as completed with the worst objective, not failed: Keras Tuner ends a search
+        # after `max_consecutive_failed_trials` failures, and a failed trial teaches the Bayesian
+        # oracle nothing. The leaderboard leaves such trials out; trial.json keeps the reason.
+        trial.message = reason
+        self._last_metrics = {"val_accuracy": WORST_VAL_ACCURACY, DIVERGED: 1.0,
+                              "epochs": float(kwargs["epochs"]), "seconds": time.perf_counter() - start}
+        return dict(self._last_metrics)
 
     def on_trial_begin(self, trial):
         self._last_metrics = {}
@@ -183,7 +200,9 @@ def _progress_line(space, trial, metrics, tuner_id, max_trials):
     params, _ = space.count(values)
     where = "" if tuner_id in (None, "tuner0") else f" [{tuner_id}]"
     total = f"/{max_trials}" if max_trials else ""
-    if trial.status == "COMPLETED" and metrics.get("val_accuracy") is not None:
+    if metrics.get(DIVERGED):
+        result = ((trial.message or "diverged").strip().splitlines() or ["diverged"])[-1]
+    elif trial.status == "COMPLETED" and metrics.get("val_accuracy") is not None:
         result = (f"val_acc {metrics['val_accuracy']:.4f} after {metrics.get('epochs') or 0:.0f} epochs "
                   f"in {metrics.get('seconds') or 0:.0f} s")
     else:
