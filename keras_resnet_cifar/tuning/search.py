@@ -159,7 +159,8 @@ class _ResNetTuner(keras_tuner.Tuner):
             kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
         start = time.perf_counter()
         parent = hp.values.get("tuner/trial_id")
-        if parent and self.oracle.get_trial(parent).metrics.get_last_value(DIVERGED):
+        parent_metrics = self.oracle.get_trial(parent).metrics if parent else None
+        if parent_metrics and parent_metrics.exists(DIVERGED) and parent_metrics.get_last_value(DIVERGED):
             return self._diverged(trial, f"diverged: continues trial {parent}, which diverged", kwargs, start)
         try:
             histories = super().run_trial(trial, *args, **kwargs)
