@@ -112,6 +112,7 @@ def evaluate(path, *, data=None, source=None, data_dir=None, out_dir=None, batch
 
     import keras_resnet_cifar.layers  # noqa: F401  (registers custom layers for loading)
     from keras_resnet_cifar.config import TrainConfig
+    from keras_resnet_cifar.training.checkpoint import check_keras_file
 
     path = os.fspath(path)
     run_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
@@ -119,6 +120,7 @@ def evaluate(path, *, data=None, source=None, data_dir=None, out_dir=None, batch
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"evaluate: received {path!r}; accepted: a run directory holding "
                                 "best.keras, or a .keras model file")
+    check_keras_file(model_path)  # before loading any data
     config_path = os.path.join(run_dir, "config.json")
     config = TrainConfig.from_dict(read_json(config_path)) if os.path.exists(config_path) else TrainConfig()
     if data is None:
@@ -131,7 +133,7 @@ def evaluate(path, *, data=None, source=None, data_dir=None, out_dir=None, batch
     if os.path.exists(names_path) and list(read_json(names_path)) != list(data.class_names):
         raise ValueError(f"evaluate: the data's classes {list(data.class_names)} differ from the run's "
                          f"{read_json(names_path)}; pass the data the model was trained on (--data)")
-    model = keras.saving.load_model(model_path, compile=False)
+    model = keras.saving.load_model(model_path, compile=False)  # checked readable above
     result = evaluate_model(model, data.test, data.class_names, batch_size=batch_size, data_config=config.data)
     result.update(model=model_path, data_source=data.source)
     out_dir = out_dir or run_dir

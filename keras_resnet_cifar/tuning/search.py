@@ -16,6 +16,7 @@ import keras_tuner
 from keras_tuner.src.engine import tuner_utils
 
 from keras_resnet_cifar.config import config_diff
+from keras_resnet_cifar.paths import check_folder
 from keras_resnet_cifar.training.rundir import read_json, write_json
 from keras_resnet_cifar.tuning import leaderboard
 from keras_resnet_cifar.tuning.distributed import role, serve_oracle
@@ -70,6 +71,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
                  "training": {k: v for k, v in trial_config.to_dict().items() if k not in _NOT_COMPARED}}
     if who == "worker" and overwrite:
         raise ValueError("--overwrite: received on a worker; accepted: on the chief only (workers join its search)")
+    check_folder(project_dir, "--directory", "the search's results (directory/project)")
     if not overwrite:
         _check_resume(project_dir, described)
     if who != "chief":
@@ -231,6 +233,7 @@ def _quiet_retracing():
 def _check_resume(project_dir, described):
     if not os.path.exists(os.path.join(project_dir, "oracle.json")):
         return
+    _check_readable_state(project_dir)
     stored_path = os.path.join(project_dir, "space.json")
     if not os.path.exists(stored_path):
         raise FileExistsError(f"{project_dir}: a Keras Tuner project without space.json (not made by "
@@ -241,6 +244,24 @@ def _check_resume(project_dir, described):
             f"{project_dir}: received a search that differs from the one stored there, so it cannot resume:\n  "
             + "\n  ".join(differences)
             + "\naccepted: the same space and settings; fix: rerun with the stored ones, --overwrite, or another --project")
+
+
+def _check_readable_state(project_dir):
+    """oracle.json and every trial.json parse (Keras Tuner reads them on resume, naming no file)."""
+    import glob
+
+    for path in [os.path.join(project_dir, "oracle.json"), *sorted(glob.glob(os.path.join(project_dir, "trial_*",
+                                                                                          "trial.json")))]:
+        try:
+            state = read_json(path)
+        except (ValueError, OSError, UnicodeDecodeError) as error:
+            problem = str(error) if isinstance(error, ValueError) else f"{path}: {error}"
+        else:
+            if isinstance(state, dict):
+                continue
+            problem = f"{path}: holds a JSON {type(state).__name__}, not an object"
+        raise ValueError(f"{problem.split('; fix')[0]}; this search's saved state is corrupt, so it cannot resume. "
+                         "Fix: restore the file, or pass --overwrite to start the search over (or another --project)")
 
 
 def _load(config):
