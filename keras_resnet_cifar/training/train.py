@@ -134,6 +134,7 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
 
     optim = config.optim
     steps = steps_per_epoch(data.train, optim.batch_size)
+    _check_memory(config, mixed)
     with strategy.scope():
         model = build_model(config, mixed)
         compile_model(model, config, steps)
@@ -156,6 +157,16 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
         record_divergence(run_dir, error, committed["epoch"] if committed else 0)
         raise
     return model
+
+
+def _check_memory(config, policy):
+    from keras_resnet_cifar.memory import check_fits
+    from keras_resnet_cifar.spec import ResNetSpec
+
+    kwargs = config.model.builder_kwargs()
+    spec = ResNetSpec.create(kwargs.pop("blocks"), kwargs.pop("channels"), **kwargs)
+    check_fits(spec, batch_size=config.optim.batch_size, optimizer=config.optim.optimizer,
+               momentum=config.optim.momentum, activation_bytes=2 if "16" in str(policy) else 4)
 
 
 def _finish(config, data, run_dir, model, mixed, strategy):
