@@ -126,7 +126,7 @@ CLI_CASES = [
      ["--directory: received", "but", "above it is a file", "pass another --directory"]),
     ("tune_directory_unwritable", lambda t, f, g, i: ["tune", "--tuner", "random", "--max-trials", "1",
                                                       "--directory", "/sys/keras-resnet-cifar-test"],
-     ["--directory: cannot write to '/sys/keras-resnet-cifar-test'", "pass another --directory"]),
+     ["--directory: cannot write to '/sys/keras-resnet-cifar-test/resnet_cifar'", "pass another --directory"]),
     ("tune_corrupt_oracle_json", lambda t, f, g, i: ["tune", "--tuner", "random", "--max-trials", "1",
                                                      "--directory", _corrupt_oracle(t)],
      ["oracle.json: not valid JSON", "cannot resume", "--overwrite"]),
