@@ -3,6 +3,7 @@ import keras
 
 from keras_resnet_cifar.blocks import residual_unit
 from keras_resnet_cifar.layers import activation, batch_norm, conv, regularizer
+from keras_resnet_cifar.memory import check_fits
 from keras_resnet_cifar.spec import ResNetSpec, make_spec
 
 
@@ -56,7 +57,8 @@ def build_resnet(blocks=(3, 3, 2, 3), channels=(64, 128, 128, 256), **options) -
 
 
 def build_from_spec(spec: ResNetSpec) -> keras.Model:
-    """Build the network a validated `ResNetSpec` describes."""
+    """Build the network a validated `ResNetSpec` describes (refused first if it cannot fit in memory)."""
+    check_fits(spec)
     inputs = keras.Input(shape=spec.input_shape, name="images")
     x = conv(inputs, spec, spec.channels[0], 3, 1, "stem_conv")
     x = activation(spec, "stem_act")(batch_norm(spec, "stem_bn")(x))

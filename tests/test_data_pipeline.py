@@ -88,3 +88,31 @@ def test_feeds_model_fit_of_the_builder(data):
     val = make_dataset(data.val, num_classes=10, batch_size=8, training=False)
     history = model.fit(train, steps_per_epoch=2, epochs=1, validation_data=val, verbose=0)
     assert np.isfinite(history.history["loss"][0]) and np.isfinite(history.history["val_loss"][0])
+
+
+def test_mixup_mixes_labels_and_images_with_a_lambda_that_varies(data):
+    # Would pass unnoticed if mixup stopped mixing (lambda fixed at 1, or labels mixed but not images).
+    plain = AugmentConfig(crop=False, hflip=False)
+    common = dict(num_classes=10, batch_size=8, training=True, augment=plain, normalize=False)
+    lambdas = []
+    for seed in (0, 1, 2):
+        plain_batches = _take(make_dataset(data.train, seed=seed, **common), 5)
+        mixed_batches = _take(make_dataset(data.train, seed=seed, mixup_alpha=1.0, **common), 5)
+        for (x0, y0), (x, y) in zip(plain_batches, mixed_batches):
+            np.testing.assert_allclose(y.sum(axis=1), 1, atol=1e-5)
+            soft = y.max(axis=1) < 1 - 1e-4  # rows mixed with a partner of another class
+            if not soft.any():
+                continue
+            lam = y[soft].max(axis=1)
+            assert np.allclose(lam, lam[0], atol=1e-5)  # one lambda (or 1 - lambda) per batch
+            lambdas.append(float(lam[0]))
+            assert not np.allclose(x[soft], x0[soft], atol=1e-3)  # the images of those rows are mixed too
+            # and each is lambda times its own image plus (1 - lambda) times another of the batch
+            for i in np.flatnonzero(soft):
+                own = np.argmax(y0[i])
+                weight = y[i, own] if y[i, own] > 0 else None
+                assert weight is not None
+                rest = (x[i] - weight * x0[i]) / (1 - weight)
+                assert min(np.abs(rest - other).max() for other in x0) < 1e-3
+    assert len(lambdas) >= 10, "mixup_alpha=1 left (almost) every label one-hot"
+    assert len({round(v, 4) for v in lambdas}) >= 5  # lambda is drawn per batch and seed, not fixed

@@ -163,3 +163,31 @@ def test_cli_rejects_a_default_over_budget(tmp_path, capsys):
                  "--default-channels", "64", "128", "128", "256", "--directory", str(tmp_path)])
     assert code == 2
     assert "default: received blocks [3, 3, 2, 3]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tuner, trials", [("random", 4), ("hyperband", 3)])
+def test_diverging_trials_are_recorded_and_never_end_the_search(tuner, trials, data, tmp_path, capsys):
+    from keras_resnet_cifar.tuning.search import run_search
+
+    # lr 1e30 makes every trial's loss NaN within its first epoch; Keras Tuner stops a search
+    # after 3 consecutive failed trials, so these must not count as failures.
+    space = _space(lr=(1e30,), optimizers=("sgd",))
+    summary = run_search(_config(), space, tuner=tuner, max_trials=trials, epochs=2 if tuner == "hyperband" else 1,
+                         factor=2, directory=tmp_path, project="nan", data=data)
+    assert summary["trials"] == {"DIVERGED": trials} and summary["rows"] == [] and summary["best"] is None
+    project_dir = os.path.join(tmp_path, "nan")
+    for path in glob.glob(os.path.join(project_dir, "trial_*", "trial.json")):
+        with open(path) as handle:
+            trial = json.load(handle)
+        assert trial["status"] == "COMPLETED" and trial["score"] == 0.0
+        assert "diverged" in trial["message"]
+    with open(os.path.join(project_dir, "leaderboard.json")) as handle:
+        board = json.load(handle)
+    assert board["rows"] == [] and len(board["diverged"]) == trials
+    assert not os.path.exists(os.path.join(project_dir, "best.json"))
+    lines = _progress(capsys.readouterr().out)
+    assert len(lines) == trials and all("diverged" in line for line in lines)
+    if tuner == "random":
+        assert all("at epoch 1, batch" in line and "lower --lr" in line for line in lines)
+    else:  # the continued trial is not trained from a diverged parent
+        assert any("continues trial" in line for line in lines)

@@ -94,6 +94,9 @@ def _zip_members(archive, path):
 
 
 def _extract(archive, members, cache_root, target):
+    from keras_resnet_cifar.paths import check_folder
+
+    check_folder(cache_root, "--data-dir", "extracting the archive (default ~/.cache/keras_resnet_cifar)")
     cache_root.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_root))
     try:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_resnet_cifar.data import archives, folders
+from keras_resnet_cifar.paths import check_folder
 from keras_resnet_cifar.data.splits import CifarData, from_arrays
 
 _TFDS_HOST = ("www.cs.toronto.edu", 443)  # where tfds's cifar10 builder downloads from
@@ -43,6 +44,8 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
         return load_data(data.source, data_dir=data.data_dir, val_fraction=data.val_fraction,
                          train_subset=data.train_subset, seed=seed, resize=data.resize, verbose=verbose)
     split_args = dict(val_fraction=val_fraction, train_subset=train_subset, seed=seed, verbose=verbose)
+    if data_dir is not None:  # tfds reads a prepared copy there: a read-only folder is fine until it extracts
+        check_folder(data_dir, "--data-dir", "tfds's data or extracted archives", writable=False)
     if data == "tfds":
         return _from_tfds(data_dir, split_args)
     if not isinstance(data, (str, Path)):

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from keras_resnet_cifar.training.checkpoint import RunCheckpoint
+from keras_resnet_cifar.training.divergence import StopOnDivergence, fix_hint
 from keras_resnet_cifar.training.rundir import atomic_save, write_text
 from keras_resnet_cifar.training.schedules import lr_callbacks
 
@@ -29,7 +30,7 @@ _FIRST_COLUMNS = ("epoch", "loss", "accuracy", "mixup_accuracy", "val_loss", "va
                   "val_seconds")
 
 
-def make_callbacks(config, run_dir, *, state=None, extra=()):
+def make_callbacks(config, run_dir, *, state=None, extra=(), steps=None, precision=None):
     """All callbacks of a `train` run, ordered so that every later one sees the final logs.
 
     Args:
@@ -38,6 +39,8 @@ def make_callbacks(config, run_dir, *, state=None, extra=()):
         state: resume state from `checkpoint.load_state`, or None.
         extra: more callbacks; they run after the logs are complete and before the
             epoch is written to history.csv and committed.
+        steps: batches per epoch (named when the loss diverges). Default None.
+        precision: the dtype policy in use (a diverged run's hint names it). Default None.
 
     Returns:
         list of `keras.callbacks.Callback`.
@@ -47,7 +50,9 @@ def make_callbacks(config, run_dir, *, state=None, extra=()):
     schedule = lr_callbacks(optim)
     if optim.schedule == "plateau":
         schedule[0].initial_state = saved.get("plateau")
-    found = [*schedule, keras.callbacks.TerminateOnNaN()]
+    # Before anything that logs or saves an epoch: a diverged epoch is never committed.
+    guard = StopOnDivergence(fix_hint(optim.lr, precision), steps=steps)
+    found = [*schedule, guard]
     if config.data.augment.mixup_alpha > 0:
         found.append(MixupAccuracyName())
     resumables = {"plateau": schedule[0]} if optim.schedule == "plateau" else {}

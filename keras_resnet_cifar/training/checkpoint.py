@@ -13,9 +13,15 @@ weights, replace state.json (atomic: the commit), publish the candidate (os.repl
 older files. A kill -9 anywhere leaves the committed state of epoch k - 1 or k with all its
 files, and `load_state` finishes a publish that was cut short. Without a validation split
 every epoch is "best", so best.keras is the last epoch.
+
+Before a resume trains, `load_state` reads state.json and checks that every file it names (and
+best.keras) can be read; only one state is kept, so an unreadable one stops the run with the
+file's path and the way out (--force) rather than an h5py traceback mid-run. A diverged run
+(divergence.py) is not resumed.
 """
 import math
 import os
+import zipfile
 
 import keras
 
@@ -70,13 +76,55 @@ def load_state(run_dir, *, publish=True):
 
     With `publish` (the process that owns `run_dir`), first finish a publish cut short.
     """
+    from keras_resnet_cifar.training.divergence import check_not_diverged
+
+    if publish:
+        check_not_diverged(run_dir)
     path = os.path.join(os.fspath(run_dir), "backup", "state.json")
     if not os.path.exists(path):
         return None
-    state = read_json(path)
+    try:
+        state = read_json(path)
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        raise ValueError(_unreadable(path, "resume state", error)) from None
+    if not isinstance(state, dict) or any(key not in state for key in _STATE_KEYS):
+        raise ValueError(_unreadable(path, "resume state", f"expected a JSON object with {', '.join(_STATE_KEYS)}"))
     if publish:
+        _check_files(run_dir, state)
         _publish_and_clean(run_dir, state)
     return state
+
+
+def check_keras_file(path, what="model"):
+    """Raise ValueError (with `path` and the fix) unless `path` is a complete .keras archive.
+
+    A .keras file is a zip holding config.json and model.weights.h5; a truncated or overwritten
+    one makes `keras.saving.load_model` say "File not found", which is false.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            missing = {"config.json", "model.weights.h5"} - names
+            broken = None if missing else archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise ValueError(_not_keras(path, what, f"not a complete .keras zip archive: {error}")) from None
+    if missing or broken:
+        problem = f"it lacks {', '.join(sorted(missing))}" if missing else f"member {broken} is corrupt"
+        raise ValueError(_not_keras(path, what, problem))
+
+
+def check_weights_file(path, what="checkpoint"):
+    """Raise ValueError (with `path` and the fix) unless every array of the .h5 file `path` reads."""
+    import h5py
+
+    def read(name, item):
+        if isinstance(item, h5py.Dataset):
+            item[()]
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(read)
+    except (OSError, RuntimeError, ValueError, KeyError) as error:
+        raise ValueError(_unreadable(path, what, error)) from None
 
 
 def restore(model, run_dir, state):
@@ -91,10 +139,38 @@ def restore(model, run_dir, state):
     model.optimizer.build(model.trainable_variables)
     try:
         model.load_weights(path)
+    except (OSError, RuntimeError) as error:
+        raise ValueError(_unreadable(path, "checkpoint", error)) from None
     except (ValueError, KeyError) as error:
         raise ValueError(
             f"resume: checkpoint {path} does not match the model built from the run's config "
             f"({_compact(error)!r}); pass --force to start over or use another --workdir") from None
+
+
+_STATE_KEYS = ("epoch", "weights", "best_val_accuracy", "best_epoch", "history")
+
+
+def _check_files(run_dir, state):
+    backup = os.path.join(os.fspath(run_dir), "backup")
+    weights = os.path.join(backup, str(state["weights"]))
+    if not os.path.exists(weights):
+        raise FileNotFoundError(f"resume: {weights} is missing; pass --force to start the run over")
+    check_weights_file(weights)
+    candidate = state.get("best_file")
+    if candidate and os.path.exists(os.path.join(backup, candidate)):
+        check_keras_file(os.path.join(backup, candidate), "best checkpoint")
+    elif os.path.exists(os.path.join(run_dir, "best.keras")):
+        check_keras_file(os.path.join(run_dir, "best.keras"), "best checkpoint")
+
+
+def _unreadable(path, what, error):
+    return (f"resume: the {what} {path} cannot be read ({_compact(error)}); it is the only copy of the run's "
+            "state, so the run cannot resume. Fix: pass --force to start the run over (or another --workdir)")
+
+
+def _not_keras(path, what, problem):
+    return (f"{path}: not a readable Keras model ({problem}); the {what} file is truncated or corrupt. "
+            "Fix: restore it from a copy, or retrain it (train --force)")
 
 
 def _improves(value, best):

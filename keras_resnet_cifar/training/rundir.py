@@ -8,7 +8,8 @@ A run directory holds:
     last.weights.h5    weights and optimizer state after the last epoch
     history.csv        one row per epoch (1-based): epoch, loss, accuracy (mixup_accuracy
                        under mixup), val_loss, val_accuracy, lr, seconds, val_seconds
-    metrics.json       written last: its presence marks a finished run
+    metrics.json       written last: its presence marks a finished run ("status": "finished")
+    diverged.json      instead of metrics.json when the loss became NaN/inf (see divergence.py)
     confusion.png, history.png, tensorboard/, weights/ (see callbacks.py), backup/ (resume)
 """
 import dataclasses
@@ -21,7 +22,8 @@ from keras_resnet_cifar.config import config_diff
 from keras_resnet_cifar.constants import CIFAR10_CLASSES
 
 RUN_FILES = ("config.json", "class_names.json", "best.keras", "last.weights.h5", "history.csv",
-             "metrics.json", "confusion.png", "history.png", "tensorboard", "weights", "backup")
+             "metrics.json", "confusion.png", "history.png", "tensorboard", "weights", "backup",
+             "diverged.json")
 
 # Settings that change how a run reports, not what it computes: a resume may change them.
 _NOT_COMPARED = ("verbose",)
@@ -149,9 +151,12 @@ class Run:
 
         import keras_resnet_cifar.layers  # noqa: F401  registers the package's custom layers for loading
 
+        from keras_resnet_cifar.training.checkpoint import check_keras_file
+
         if not os.path.isfile(self.model_path):
             raise FileNotFoundError(f"{self.model_path}: does not exist; accepted: {_ACCEPTED}. Did the training "
                                     "run finish its first epoch?")
+        check_keras_file(self.model_path)  # a damaged zip makes Keras say "File not found", which is false
         try:
             return keras.saving.load_model(self.model_path, compile=False)
         except Exception as error:  # Keras raises many types for a damaged or foreign file

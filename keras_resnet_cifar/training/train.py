@@ -9,7 +9,8 @@ import keras
 import numpy as np
 
 from keras_resnet_cifar.training import rundir
-from keras_resnet_cifar.training.checkpoint import load_state, restore
+from keras_resnet_cifar.training.checkpoint import check_keras_file, load_state, restore
+from keras_resnet_cifar.training.divergence import TrainingDiverged, record_divergence
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
 from keras_resnet_cifar.training.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy,
                                         run_dir_for, seeded, shard_for, precision_policy, versions)
@@ -124,6 +125,7 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
 
     optim = config.optim
     steps = steps_per_epoch(data.train, optim.batch_size)
+    _check_memory(config, mixed)
     with strategy.scope():
         model = build_model(config, mixed)
         compile_model(model, config, steps)
@@ -137,10 +139,25 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
     val_ds = shard_for(strategy, val_ds) if val_ds is not None else None
     if config.verbose and first:
         print(f"{run_dir}: resuming after epoch {first} of {optim.epochs}")
-    model.fit(train_ds, epochs=optim.epochs, initial_epoch=first, steps_per_epoch=steps,
-              validation_data=val_ds, shuffle=False, callbacks=make_callbacks(config, run_dir, state=state, extra=extra),
-              verbose=config.verbose)
+    callbacks = make_callbacks(config, run_dir, state=state, extra=extra, steps=steps, precision=mixed)
+    try:
+        model.fit(train_ds, epochs=optim.epochs, initial_epoch=first, steps_per_epoch=steps,
+                  validation_data=val_ds, shuffle=False, callbacks=callbacks, verbose=config.verbose)
+    except TrainingDiverged as error:
+        committed = load_state(run_dir, publish=False)
+        record_divergence(run_dir, error, committed["epoch"] if committed else 0)
+        raise
     return model
+
+
+def _check_memory(config, policy):
+    from keras_resnet_cifar.memory import check_fits
+    from keras_resnet_cifar.spec import ResNetSpec
+
+    kwargs = config.model.builder_kwargs()
+    spec = ResNetSpec.create(kwargs.pop("blocks"), kwargs.pop("channels"), **kwargs)
+    check_fits(spec, batch_size=config.optim.batch_size, optimizer=config.optim.optimizer,
+               momentum=config.optim.momentum, activation_bytes=2 if "16" in str(policy) else 4)
 
 
 def _finish(config, data, run_dir, model, mixed, strategy):
@@ -153,6 +170,7 @@ def _finish(config, data, run_dir, model, mixed, strategy):
     backup = os.path.join(run_dir, "backup")
     rundir.atomic_save(os.path.join(run_dir, "last.weights.h5"),
                        lambda temp: shutil.copyfile(os.path.join(backup, state["weights"]), temp))
+    check_keras_file(os.path.join(run_dir, "best.keras"), "best checkpoint")
     best = keras.saving.load_model(os.path.join(run_dir, "best.keras"), compile=False)
     result = evaluate_model(best, data.test, data.class_names, batch_size=max(config.optim.batch_size, 256),
                             data_config=config.data)
@@ -164,7 +182,7 @@ def _finish(config, data, run_dir, model, mixed, strategy):
     images = steps_per_epoch(data.train, config.optim.batch_size) * config.optim.batch_size
     nan = any(not np.isfinite(row.get("loss", 0.0)) for row in history)
     metrics = {
-        "best_val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
+        "status": "finished", "best_val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
         **result,
         "trainable_params": int(sum(np.prod(v.shape) for v in model.trainable_weights)),
         "epochs": state["epoch"], "epochs_planned": config.optim.epochs,

@@ -46,14 +46,17 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         return compile_model(model, config, steps_per_epoch(self.data.train, config.optim.batch_size))
 
     def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), verbose=0, **kwargs):
+        from keras_resnet_cifar.training.divergence import StopOnDivergence, fix_hint
         from keras_resnet_cifar.training.schedules import lr_callbacks
         from keras_resnet_cifar.training.train import make_datasets
 
         config = self.trial_config(hp)
         train, val, steps = make_datasets(config, self.data, initial_epoch)
+        # A NaN/inf loss raises TrainingDiverged before Keras Tuner's callbacks save the epoch.
+        guard = StopOnDivergence(fix_hint(config.optim.lr, config.mixed_precision), steps=steps)
         return model.fit(train, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                         validation_data=val, shuffle=False, callbacks=[*lr_callbacks(config.optim), *callbacks],
-                         verbose=verbose)
+                         validation_data=val, shuffle=False,
+                         callbacks=[*lr_callbacks(config.optim), guard, *callbacks], verbose=verbose)
 
 
 def declare(space, hp):

@@ -2,7 +2,8 @@
 
 Files in tuner/<project>/ besides Keras Tuner's own:
 
-    leaderboard.csv / .json   completed trials, best validation accuracy first
+    leaderboard.csv / .json   completed trials, best validation accuracy first (diverged ones left out;
+                              their trial.json has the metric "diverged": 1.0 and the reason as message)
     best.json                 the winner: hyperparameters, architecture, and the full TrainConfig
                               that `keras-resnet-cifar train --from-tuner` trains
     pareto.png                validation accuracy against trainable parameters, Pareto front marked
@@ -15,6 +16,8 @@ import os
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.training.rundir import atomic_save, read_json, write_json, write_text
 
+DIVERGED = "diverged"  # a trial metric: 1.0 when its loss became NaN/inf (left out of the ranking)
+
 
 def trial_records(trials):
     """Plain dicts of Keras Tuner `Trial`s: trial_id, status, values, metrics (last value each)."""
@@ -22,7 +25,8 @@ def trial_records(trials):
     for trial in trials:
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
         records.append({"trial_id": trial.trial_id, "status": trial.status,
-                        "values": dict(trial.hyperparameters.values), "metrics": metrics})
+                        "values": dict(trial.hyperparameters.values), "metrics": metrics,
+                        "message": trial.message})
     return records
 
 
@@ -39,7 +43,8 @@ def rank(records, space):
     """
     rows = []
     for record in records:
-        if record["status"] != "COMPLETED" or record["metrics"].get("val_accuracy") is None:
+        if (record["status"] != "COMPLETED" or record["metrics"].get("val_accuracy") is None
+                or record["metrics"].get(DIVERGED)):
             continue
         values = {k: v for k, v in record["values"].items() if not k.startswith("tuner/")}
         arch = space.architecture(values)
@@ -92,13 +97,12 @@ def write_results(project_dir, records, space, base_config, search, *, plot=True
         The leaderboard rows (see `rank`).
     """
     rows = rank(records, space)
-    counts = {}
-    for record in records:
-        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    counts = status_counts(records)
+    diverged = [{"trial": r["trial_id"], "reason": r.get("message")} for r in records if r["metrics"].get(DIVERGED)]
     front = pareto_front(rows)
     write_json(os.path.join(project_dir, "leaderboard.json"),
-               {"rows": rows, "pareto_front": front, "trials_by_status": counts, "max_params": space.max_params,
-                "max_macs": space.max_macs})
+               {"rows": rows, "pareto_front": front, "trials_by_status": counts, "diverged": diverged,
+                "max_params": space.max_params, "max_macs": space.max_macs})
     write_text(os.path.join(project_dir, "leaderboard.csv"), _csv(rows))
     if rows:
         best = rows[0]
@@ -111,6 +115,15 @@ def write_results(project_dir, records, space, base_config, search, *, plot=True
     if plot and rows:
         _plot(os.path.join(project_dir, "pareto.png"), rows, front, space)
     return rows
+
+
+def status_counts(records):
+    """{status: trials}; diverged trials (completed with the worst objective) count as "DIVERGED"."""
+    counts = {}
+    for record in records:
+        status = "DIVERGED" if record["metrics"].get(DIVERGED) else record["status"]
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def best_config(path):

@@ -16,6 +16,7 @@ import keras_tuner
 from keras_resnet_cifar.tuning import compat
 
 from keras_resnet_cifar.config import config_diff
+from keras_resnet_cifar.paths import check_folder
 from keras_resnet_cifar.training.rundir import read_json, write_json
 from keras_resnet_cifar.tuning import leaderboard
 from keras_resnet_cifar.tuning.distributed import role, serve_oracle
@@ -23,6 +24,8 @@ from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
 from keras_resnet_cifar.tuning.oracle import ORACLES
 
 TUNERS = tuple(ORACLES)
+DIVERGED = leaderboard.DIVERGED  # metric set to 1.0 on a trial whose loss became NaN/inf
+WORST_VAL_ACCURACY = 0.0  # the objective such a trial reports
 _NOT_COMPARED = ("verbose",)  # training settings a resume may change
 
 
@@ -67,6 +70,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
                  "training": {k: v for k, v in trial_config.to_dict().items() if k not in _NOT_COMPARED}}
     if who == "worker" and overwrite:
         raise ValueError("--overwrite: received on a worker; accepted: on the chief only (workers join its search)")
+    check_folder(project_dir, "--directory", "the search's results (directory/project)")
     if not overwrite:
         _check_resume(project_dir, described)
     if who != "chief":
@@ -98,9 +102,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
         summary["trials"] = {"run_here": search_tuner.trials_run}
         return summary
     rows = write(plot=True)
-    summary["trials"] = {}
-    for trial in oracle.trials.values():
-        summary["trials"][trial.status] = summary["trials"].get(trial.status, 0) + 1
+    summary["trials"] = leaderboard.status_counts(leaderboard.trial_records(oracle.trials.values()))
     summary.update(rows=rows, best=rows[0] if rows else None)
     return summary
 
@@ -150,17 +152,35 @@ class _ResNetTuner(keras_tuner.Tuner):
         return model
 
     def run_trial(self, trial, *args, **kwargs):
+        from keras_resnet_cifar.training.divergence import TrainingDiverged
+
         hp = trial.hyperparameters
         if "tuner/epochs" in hp.values:
             kwargs["epochs"] = hp.values["tuner/epochs"]
             kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
         start = time.perf_counter()
-        histories = super().run_trial(trial, *args, **kwargs)
+        parent = hp.values.get("tuner/trial_id")
+        parent_metrics = self.oracle.get_trial(parent).metrics if parent else None
+        if parent_metrics and parent_metrics.exists(DIVERGED) and parent_metrics.get_last_value(DIVERGED):
+            return self._diverged(trial, f"diverged: continues trial {parent}, which diverged", kwargs, start)
+        try:
+            histories = super().run_trial(trial, *args, **kwargs)
+        except TrainingDiverged as error:
+            return self._diverged(trial, str(error), kwargs, start)
         metrics = compat.convert_to_metrics_dict(histories, self.oracle.objective)
         metrics = {k: float(v) for k, v in metrics.items()}
         metrics.update(epochs=float(kwargs["epochs"]), seconds=time.perf_counter() - start)
         self._last_metrics = metrics
         return metrics
+
+    def _diverged(self, trial, reason, kwargs, start):
+        # Reported as completed with the worst objective, not failed: Keras Tuner ends a search
+        # after `max_consecutive_failed_trials` failures, and a failed trial teaches the Bayesian
+        # oracle nothing. The leaderboard leaves such trials out; trial.json keeps the reason.
+        trial.message = reason
+        self._last_metrics = {"val_accuracy": WORST_VAL_ACCURACY, DIVERGED: 1.0,
+                              "epochs": float(kwargs["epochs"]), "seconds": time.perf_counter() - start}
+        return dict(self._last_metrics)
 
     def on_trial_begin(self, trial):
         self._last_metrics = {}
@@ -182,7 +202,9 @@ def _progress_line(space, trial, metrics, tuner_id, max_trials):
     params, _ = space.count(values)
     where = "" if tuner_id in (None, "tuner0") else f" [{tuner_id}]"
     total = f"/{max_trials}" if max_trials else ""
-    if trial.status == "COMPLETED" and metrics.get("val_accuracy") is not None:
+    if metrics.get(DIVERGED):
+        result = ((trial.message or "diverged").strip().splitlines() or ["diverged"])[-1]
+    elif trial.status == "COMPLETED" and metrics.get("val_accuracy") is not None:
         result = (f"val_acc {metrics['val_accuracy']:.4f} after {metrics.get('epochs') or 0:.0f} epochs "
                   f"in {metrics.get('seconds') or 0:.0f} s")
     else:
@@ -210,6 +232,7 @@ def _quiet_retracing():
 def _check_resume(project_dir, described):
     if not os.path.exists(os.path.join(project_dir, "oracle.json")):
         return
+    _check_readable_state(project_dir)
     stored_path = os.path.join(project_dir, "space.json")
     if not os.path.exists(stored_path):
         raise FileExistsError(f"{project_dir}: a Keras Tuner project without space.json (not made by "
@@ -220,6 +243,24 @@ def _check_resume(project_dir, described):
             f"{project_dir}: received a search that differs from the one stored there, so it cannot resume:\n  "
             + "\n  ".join(differences)
             + "\naccepted: the same space and settings; fix: rerun with the stored ones, --overwrite, or another --project")
+
+
+def _check_readable_state(project_dir):
+    """oracle.json and every trial.json parse (Keras Tuner reads them on resume, naming no file)."""
+    import glob
+
+    for path in [os.path.join(project_dir, "oracle.json"), *sorted(glob.glob(os.path.join(project_dir, "trial_*",
+                                                                                          "trial.json")))]:
+        try:
+            state = read_json(path)
+        except (ValueError, OSError, UnicodeDecodeError) as error:
+            problem = str(error) if isinstance(error, ValueError) else f"{path}: {error}"
+        else:
+            if isinstance(state, dict):
+                continue
+            problem = f"{path}: holds a JSON {type(state).__name__}, not an object"
+        raise ValueError(f"{problem.split('; fix')[0]}; this search's saved state is corrupt, so it cannot resume. "
+                         "Fix: restore the file, or pass --overwrite to start the search over (or another --project)")
 
 
 def _load(config):

@@ -1,0 +1,42 @@
+"""Networks too large for memory are refused before any weight is made, with the estimate and what is free."""
+import time
+
+import pytest
+
+from keras_resnet_cifar.memory import activation_floats, check_fits, estimate_bytes
+from keras_resnet_cifar.spec import ResNetSpec
+
+
+def test_weights_estimate_is_keras_own_parameter_count():
+    from keras_resnet_cifar.model import build_from_spec
+
+    spec = ResNetSpec.create([1, 2], [8, 16], block_order="e")
+    model = build_from_spec(spec)
+    assert estimate_bytes(spec)["weights"] == 4 * model.count_params()
+
+
+def test_a_width_of_100000_fails_fast_naming_estimate_and_memory():
+    from keras_resnet_cifar.model import build_resnet
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError) as error:
+        build_resnet([1], [100_000])
+    assert time.perf_counter() - start < 1.0
+    message = str(error.value)
+    assert "channels [100000]" in message and "180,067,900,010 parameters" in message
+    assert "1,341.6 GiB" in message and "of memory is available" in message and "--channels" in message
+
+
+def test_training_estimate_grows_with_batch_and_optimizer_slots(monkeypatch):
+    monkeypatch.setattr("keras_resnet_cifar.memory._gpu_visible", lambda: False)  # activations checked on CPU
+    spec = ResNetSpec.create([1], [16])
+    sgd = estimate_bytes(spec, batch_size=8, optimizer="sgd", momentum=0.0)
+    adam = estimate_bytes(spec, batch_size=8, optimizer="adam")
+    assert adam["training"] - sgd["training"] == 2 * sgd["weights"]
+    # stem 2 tensors + one unit of 4 (no projection: 16 -> 16), 32x32x16 values each
+    assert activation_floats(spec) == 6 * 32 * 32 * 16
+    big = estimate_bytes(spec, batch_size=16, optimizer="sgd", momentum=0.0)
+    assert big["training"] - sgd["training"] == 8 * activation_floats(spec) * 4
+    check_fits(spec, batch_size=8, optimizer="adam", available=adam["training"])
+    with pytest.raises(ValueError, match="at batch size 9 needs at least .*--batch-size"):
+        check_fits(spec, batch_size=9, optimizer="adam", available=adam["training"])
