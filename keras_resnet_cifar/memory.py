@@ -37,7 +37,7 @@ def estimate_bytes(spec, *, batch_size=None, optimizer=None, momentum=0.9, activ
         activation_bytes: 4 (float32) or 2 (mixed precision). Default 4.
 
     Example:
-        >>> estimate_bytes(ResNetSpec.create([1], [100_000]))["build"] / 2**30
+        >>> estimate_bytes(ResNetSpec(blocks=(1,), channels=(100_000,)))["build"] / 2**30
         1341.6...
     """
     count = count_network(spec)

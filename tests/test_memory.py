@@ -10,7 +10,7 @@ from keras_resnet_cifar.spec import ResNetSpec
 def test_weights_estimate_is_keras_own_parameter_count():
     from keras_resnet_cifar.model import build_from_spec
 
-    spec = ResNetSpec.create([1, 2], [8, 16], block_order="e")
+    spec = ResNetSpec(blocks=(1, 2), channels=(8, 16), block_order="e")
     model = build_from_spec(spec)
     assert estimate_bytes(spec)["weights"] == 4 * model.count_params()
 
@@ -29,7 +29,7 @@ def test_a_width_of_100000_fails_fast_naming_estimate_and_memory():
 
 def test_training_estimate_grows_with_batch_and_optimizer_slots(monkeypatch):
     monkeypatch.setattr("keras_resnet_cifar.memory._gpu_visible", lambda: False)  # activations checked on CPU
-    spec = ResNetSpec.create([1], [16])
+    spec = ResNetSpec(blocks=(1,), channels=(16,))
     sgd = estimate_bytes(spec, batch_size=8, optimizer="sgd", momentum=0.0)
     adam = estimate_bytes(spec, batch_size=8, optimizer="adam")
     assert adam["training"] - sgd["training"] == 2 * sgd["weights"]

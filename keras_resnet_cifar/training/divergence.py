@@ -15,6 +15,7 @@ import os
 
 import keras
 import numpy as np
+
 from keras_resnet_cifar.errors import UserError
 
 DIVERGED_FILE = "diverged.json"

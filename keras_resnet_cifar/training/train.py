@@ -152,11 +152,8 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
 
 def _check_memory(config, policy):
     from keras_resnet_cifar.memory import check_fits
-    from keras_resnet_cifar.spec import ResNetSpec
 
-    kwargs = config.model.builder_kwargs()
-    spec = ResNetSpec.create(kwargs.pop("blocks"), kwargs.pop("channels"), **kwargs)
-    check_fits(spec, batch_size=config.optim.batch_size, optimizer=config.optim.optimizer,
+    check_fits(config.model, batch_size=config.optim.batch_size, optimizer=config.optim.optimizer,
                momentum=config.optim.momentum, activation_bytes=2 if "16" in str(policy) else 4)
 
 
