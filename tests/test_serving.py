@@ -15,7 +15,7 @@ import tensorflow as tf
 import keras_resnet_cifar
 from keras_resnet_cifar.serving import client as serving
 from keras_resnet_cifar.cli import main
-from test_export_support import CLASS_NAMES, encode, shared_export
+from export_helpers import CLASS_NAMES, encode, shared_export
 
 
 @pytest.fixture(scope="module")
