@@ -56,9 +56,7 @@ def serving_functions(model, class_names, *, normalize=True, mean=None, std=None
 
     def predict(images):
         shape = tf.shape(images)
-        padded = tf.concat([shape, tf.zeros([4], tf.int32)], 0)[:4]  # comparable whatever the rank
-        ok = tf.logical_and(tf.equal(tf.size(shape), 4), padded[0] >= 1)
-        ok = tf.logical_and(ok, tf.reduce_all(tf.equal(padded[1:], [height, width, channels])))
+        ok = _shape_reads(shape, rf"\[[1-9][0-9]* {height} {width} {channels}\]")
         images = _refuse_unless(ok, tf.strings.format(
             f"images: received shape {{}}; accepted: uint8 [N, {height}, {width}, {channels}] with N >= 1 "
             f"(pixels 0..255). Give one image a batch axis ([{height}, {width}, {channels}] -> "
@@ -97,16 +95,25 @@ def serving_functions(model, class_names, *, normalize=True, mean=None, std=None
     @tf.function(input_signature=[bytes_spec])
     def serving_bytes(image_bytes):
         shape = tf.shape(image_bytes)
-        image_bytes = _refuse_unless(
-            tf.logical_and(tf.equal(tf.size(shape), 1), tf.reduce_prod(shape) >= 1), tf.strings.format(
-                "image_bytes: received shape {}; accepted: string [N] with N >= 1, one encoded PNG/JPEG file "
-                "per element (one file is [1], not a scalar)", [shape]), image_bytes)
+        image_bytes = _refuse_unless(_shape_reads(shape, r"\[[1-9][0-9]*\]"), tf.strings.format(
+            "image_bytes: received shape {}; accepted: string [N] with N >= 1, one encoded PNG/JPEG file per "
+            "element (one file is [1], not a scalar)", [shape]), image_bytes)
         indices = tf.range(tf.shape(image_bytes, out_type=tf.int64)[0])
         images = tf.map_fn(decode, (image_bytes, indices),
                            fn_output_signature=tf.TensorSpec([height, width, channels], tf.uint8))
         return predict(images)
 
     return {"serving_default": serving_default, "serving_bytes": serving_bytes}
+
+
+def _shape_reads(shape, pattern):
+    """Whether `shape` (an int tensor), printed as "[2 32 32 3]", matches the regular expression `pattern`.
+
+    Grappler trusts the declared input shape, so it folds rank checks such as
+    tf.size(tf.shape(x)) == 4 into True, yet TF Serving feeds tensors of any rank. The
+    printed shape depends on the values alone, so nothing can fold this check away.
+    """
+    return tf.strings.regex_full_match(tf.strings.format("{}", shape, summarize=-1), pattern)
 
 
 # Leading bytes (at offset 0, or 8 for WebP's RIFF container) that tf.io.decode_image recognizes.
