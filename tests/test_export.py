@@ -14,7 +14,7 @@ import tensorflow as tf
 from keras_resnet_cifar.constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from keras_resnet_cifar.serving.export import export_model, list_versions
 from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS
-from test_export_support import CLASS_NAMES, MEAN, encode, reference_probabilities, run_python, shared_export
+from export_helpers import CLASS_NAMES, MEAN, encode, reference_probabilities, run_python, shared_export
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_bad_sources_are_refused_and_write_nothing(shared, tmp_path):
 def test_signatures_refuse_wrong_shapes_dtypes_and_files(shared):
     loaded = _load(shared.version_dir)
     default, by_bytes = loaded.signatures["serving_default"], loaded.signatures["serving_bytes"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must have shape \(batch, 32, 32, 3\); received \[1 28 28 3\]"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"images: received shape \[1 28 28 3\]; accepted: uint8 \[N, 32, 32, 3\]"):
         default(images=tf.zeros([1, 28, 28, 3], tf.uint8))
     for wrong, kind in ((tf.zeros([1, 32, 32, 3], tf.float32), "float"), (tf.constant(["x"]), "string")):
         with pytest.raises(tf.errors.InvalidArgumentError, match=f"expected to be a uint8 tensor but is a {kind}"):
@@ -226,8 +226,9 @@ def test_signatures_refuse_wrong_shapes_dtypes_and_files(shared):
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[1\] must decode to a 32x32 image; it decodes to "
                        r"\(height, width, channels\) \[31 32 3\]: resize it to 32x32"):
         by_bytes(image_bytes=tf.constant([good, small]))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format"):
-        by_bytes(image_bytes=tf.constant([b"not an image"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[1\] is not an image file: received 12 bytes, "
+                       r"starting <not an image>; accepted: the bytes of a PNG, JPEG"):
+        by_bytes(image_bytes=tf.constant([good, b"not an image"]))
     gray = encode(np.full((1, 32, 32), 128, np.uint8))[0]  # one channel: decoded to RGB, accepted
     assert by_bytes(image_bytes=tf.constant([gray]))["probabilities"].shape == (1, 10)
 
@@ -243,7 +244,7 @@ def test_graph_checks_shapes_itself_as_tf_serving_needs(shared):
                                              fetch=[signature.outputs["probabilities"].name])
         run = session._make_callable_from_options(options)  # a raw feed, as TF Serving's C++ session gets
         np.testing.assert_allclose(run(shared.images)[0], shared.expected, atol=1e-5)
-        with pytest.raises(tf.errors.InvalidArgumentError, match=r"must have shape \(batch, 32, 32, 3\); received \[2 64 64 3\]"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"received shape \[2 64 64 3\]; accepted: uint8 \[N, 32, 32, 3\] with N >= 1"):
             run(np.zeros((2, 64, 64, 3), np.uint8))
         with pytest.raises(tf.errors.InvalidArgumentError, match="expect uint8"):
             run(np.zeros((2, 32, 32, 3), np.float32))
@@ -252,9 +253,21 @@ def test_graph_checks_shapes_itself_as_tf_serving_needs(shared):
 def test_warmup_records_parse_and_name_existing_signatures(shared):
     from tensorflow_serving.apis import prediction_log_pb2
 
+    from keras_resnet_cifar.serving.client import make_predict_request
+    from keras_resnet_cifar.serving.warmup import sample_inputs
+
     path = shared.version_dir / "assets.extra" / "tf_serving_warmup_requests"
-    logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in tf.data.TFRecordDataset(str(path)).as_numpy_iterator()]
+    records = list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
+    logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in records]
     assert len(logs) == 4
+    # written without tensorflow-serving-api, they are what its own classes would write
+    expected = []
+    for batch in (1, 8):
+        images, pngs = sample_inputs((32, 32, 3), batch, seed=0)
+        for signature, inputs in (("serving_default", images), ("serving_bytes", pngs)):
+            request = make_predict_request(inputs, "tiny", signature=signature)
+            expected.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
+    assert logs == expected and records == [log.SerializeToString() for log in expected]
     loaded = _load(shared.version_dir)
     for log in logs:
         request = log.predict_log.request
@@ -267,6 +280,46 @@ def test_warmup_records_parse_and_name_existing_signatures(shared):
         assert len(feed) in (1, 8) and (signature != "serving_default" or feed.shape[1:] == (32, 32, 3))
         out = loaded.signatures[signature](**{name: tf.constant(feed)})
         assert out["probabilities"].shape == (len(feed), 10)
+
+
+_WITHOUT_SERVING_API = """
+import sys
+sys.modules["tensorflow_serving"] = None  # as if tensorflow-serving-api were not installed: imports fail
+from keras_resnet_cifar.cli import main
+for argv in (sys.argv[1:7], ["check-export", sys.argv[7]]):
+    code = main(argv)
+    if code:
+        sys.exit(code)
+"""
+
+# A user's models.config, edited with fields the exporter never writes: kept as they are.
+_EDITED_CONFIG = """model_config_list {
+  config { name: "other" base_path: "/models/other" model_platform: "tensorflow"
+    model_version_policy { specific { versions: 2 versions: 3 } } version_labels { key: "stable" value: 2 }
+    logging_config { log_collector_config { type: "file" filename_prefix: "/logs/other" }
+                     sampling_config { sampling_rate: 0.25 } } }
+}
+"""
+
+
+def test_export_and_check_need_no_tensorflow_serving_api(shared, tmp_path):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    base = tmp_path / "saved_models"
+    base.mkdir()
+    (base / "models.config").write_text(_EDITED_CONFIG)
+    result = run_python(_WITHOUT_SERVING_API, "export", shared.run_dir, "--name", "tiny", "--base", base,
+                        base / "tiny", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "all 6 checks passed" in result.stdout
+    warmup = pathlib.Path("assets.extra", "tf_serving_warmup_requests")
+    assert (base / "tiny" / "1" / warmup).read_bytes() == (shared.version_dir / warmup).read_bytes()
+    parsed = text_format.Parse((base / "models.config").read_text(), model_server_config_pb2.ModelServerConfig())
+    edited = text_format.Parse(_EDITED_CONFIG, model_server_config_pb2.ModelServerConfig())
+    other, tiny = parsed.model_config_list.config
+    assert other == edited.model_config_list.config[0]
+    assert (tiny.name, tiny.base_path, tiny.model_version_policy.HasField("all")) == ("tiny", "/models/tiny", True)
 
 
 def test_cli_export_reports_errors_in_one_line(shared, tmp_path, capsys):

@@ -5,7 +5,7 @@ import pytest
 
 from keras_resnet_cifar.serving.check import ExportCheckError, check_export
 from keras_resnet_cifar.cli import main
-from test_export_support import copy_export, shared_export
+from export_helpers import copy_export, shared_export
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,8 @@
 """Serving clients: REST bodies in TF Serving's format, REST and gRPC against local doubles, the predict CLI."""
 import base64
-import contextlib
-import http.server
 import importlib
 import json
-import re
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -15,7 +11,7 @@ import tensorflow as tf
 import keras_resnet_cifar
 from keras_resnet_cifar.serving import client as serving
 from keras_resnet_cifar.cli import main
-from test_export_support import CLASS_NAMES, encode, shared_export
+from export_helpers import CLASS_NAMES, encode, rest_double, shared_export
 
 
 @pytest.fixture(scope="module")
@@ -23,57 +19,6 @@ def shared(tmp_path_factory):
     shared = shared_export(tmp_path_factory)
     shared.loaded = tf.saved_model.load(str(shared.version_dir))
     return shared
-
-
-def _run_signature(loaded, signature, instances):
-    """Row-format instances -> the exported signature -> row-format predictions (as TF Serving does)."""
-    name = serving.SIGNATURE_INPUTS[signature]
-    values = [row[name] for row in instances]
-    if signature == "serving_bytes":
-        tensor = tf.constant([base64.b64decode(value["b64"]) for value in values])
-    else:
-        tensor = tf.constant(np.asarray(values, dtype=np.uint8))
-    outputs = {key: value.numpy() for key, value in loaded.signatures[signature](**{name: tensor}).items()}
-    return [{"probabilities": outputs["probabilities"][i].tolist(), "class_ids": int(outputs["class_ids"][i]),
-             "class_names": outputs["class_names"][i].decode()} for i in range(len(values))]
-
-
-@contextlib.contextmanager
-def rest_double(loaded, model="tiny"):
-    """A local HTTP server answering TF Serving's REST predict route; yields (url, recorded requests)."""
-    requests = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            requests.append((self.path, body))
-            match = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/(\d+))?:predict", self.path)
-            if not match or match.group(1) != model:
-                return self._answer(404, {"error": f"Servable not found for request: {self.path}"})
-            try:
-                return self._answer(200, {"predictions": _run_signature(loaded, body["signature_name"], body["instances"])})
-            except tf.errors.InvalidArgumentError as error:
-                return self._answer(400, {"error": error.message})
-
-        def _answer(self, status, payload):
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_rest_bodies_follow_tf_serving_row_format():

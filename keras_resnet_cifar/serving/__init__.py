@@ -2,7 +2,8 @@
 
 - `export.py`: `export_model`, versioned atomic SavedModels (`signatures.py`: the uint8 and
   encoded-image signatures; `source.py`: what a run directory or `.keras` file provides;
-  `warmup.py`: TF Serving's warmup records).
+  `warmup.py`: TF Serving's warmup records; `protos.py`: the TF Serving messages written,
+  without tensorflow-serving-api).
 - `check.py`: `check_export`, the local proof that TF Serving will accept an export.
 - `client.py`: `RestClient` and `GrpcClient`; `predict.py`: the `predict` command's helpers.
 

@@ -152,11 +152,19 @@ def make_predict_request(inputs, model=DEFAULT_MODEL_NAME, *, signature=None, ve
     Example:
         request = make_predict_request(images, "resnet_cifar")  # images: uint8 (N, 32, 32, 3)
     """
+    predict_pb2, _ = _serving_apis()
+    return fill_predict_request(predict_pb2.PredictRequest(), inputs, model, signature=signature, version=version)
+
+
+def fill_predict_request(request, inputs, model=DEFAULT_MODEL_NAME, *, signature=None, version=None):
+    """Fill `request`, any message shaped like `tensorflow.serving.PredictRequest`; returns it.
+
+    tensorflow-serving-api's class (gRPC) and the exporter's own copy (`protos.py`, warmup
+    records) share this, so both carry the same request.
+    """
     import tensorflow as tf
 
-    predict_pb2, _ = _serving_apis()
     signature, values = _as_inputs(inputs, signature)
-    request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = signature
     if version is not None:

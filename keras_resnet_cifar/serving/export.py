@@ -95,10 +95,11 @@ def write_models_config(base):
         write_models_config("saved_models")
     """
     from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
+
+    from keras_resnet_cifar.serving.protos import ModelServerConfig
 
     path = pathlib.Path(base) / MODELS_CONFIG
-    config = model_server_config_pb2.ModelServerConfig()
+    config = ModelServerConfig()
     if path.exists():
         try:
             text_format.Parse(path.read_text(encoding="utf-8"), config)

@@ -4,6 +4,11 @@
 the training normalization, add the softmax the model leaves out (it outputs logits), and
 check their inputs inside the graph, so a wrong image fails with a clear message in TF
 Serving too, never with a silently wrong answer.
+
+An empty batch is refused, not answered with empty outputs: `images` must have shape
+[N, H, W, 3] and `image_bytes` shape [N], with N >= 1 (an image without its batch axis is
+refused the same way). Each element of `image_bytes` must start like a PNG, JPEG, GIF, BMP
+or WebP file; anything else is refused naming its index.
 """
 import keras
 import tensorflow as tf
@@ -50,10 +55,12 @@ def serving_functions(model, class_names, *, normalize=True, mean=None, std=None
         std = tf.constant(std, tf.float32)
 
     def predict(images):
-        images = _refuse_unless(
-            tf.reduce_all(tf.equal(tf.shape(images)[1:], [height, width, channels])),
-            tf.strings.format(f"images must have shape (batch, {height}, {width}, {channels}); received {{}}",
-                              [tf.shape(images)]),
+        shape = tf.shape(images)
+        ok = _shape_reads(shape, rf"\[[1-9][0-9]* {height} {width} {channels}\]")
+        images = _refuse_unless(ok, tf.strings.format(
+            f"images: received shape {{}}; accepted: uint8 [N, {height}, {width}, {channels}] with N >= 1 "
+            f"(pixels 0..255). Give one image a batch axis ([{height}, {width}, {channels}] -> "
+            f"[1, {height}, {width}, {channels}]), send at least one image, resize to {height}x{width}", [shape]),
             images)
         x = tf.cast(images, tf.float32) / 255.0
         if normalize:
@@ -65,6 +72,11 @@ def serving_functions(model, class_names, *, normalize=True, mean=None, std=None
 
     def decode(item):
         encoded, index = item
+        # join, not format: format quotes strings, and Assert escapes quotes
+        encoded = _refuse_unless(_is_image_file(encoded), tf.strings.join([
+            "image_bytes[", tf.strings.as_string(index), "] is not an image file: received ", tf.strings.as_string(
+                tf.strings.length(encoded)), " bytes, starting <", _printable_head(encoded), ">; accepted: the "
+            "bytes of a PNG, JPEG, GIF, BMP or WebP file (over REST, base64-encoded under the key b64)"]), encoded)
         image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
         return _refuse_unless(
             tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width])),
@@ -82,12 +94,46 @@ def serving_functions(model, class_names, *, normalize=True, mean=None, std=None
 
     @tf.function(input_signature=[bytes_spec])
     def serving_bytes(image_bytes):
+        shape = tf.shape(image_bytes)
+        image_bytes = _refuse_unless(_shape_reads(shape, r"\[[1-9][0-9]*\]"), tf.strings.format(
+            "image_bytes: received shape {}; accepted: string [N] with N >= 1, one encoded PNG/JPEG file per "
+            "element (one file is [1], not a scalar)", [shape]), image_bytes)
         indices = tf.range(tf.shape(image_bytes, out_type=tf.int64)[0])
         images = tf.map_fn(decode, (image_bytes, indices),
                            fn_output_signature=tf.TensorSpec([height, width, channels], tf.uint8))
         return predict(images)
 
     return {"serving_default": serving_default, "serving_bytes": serving_bytes}
+
+
+def _shape_reads(shape, pattern):
+    """Whether `shape` (an int tensor), printed as "[2 32 32 3]", matches the regular expression `pattern`.
+
+    Grappler trusts the declared input shape, so it folds rank checks such as
+    tf.size(tf.shape(x)) == 4 into True, yet TF Serving feeds tensors of any rank. The
+    printed shape depends on the values alone, so nothing can fold this check away.
+    """
+    return tf.strings.regex_full_match(tf.strings.format("{}", shape, summarize=-1), pattern)
+
+
+# Leading bytes (at offset 0, or 8 for WebP's RIFF container) that tf.io.decode_image recognizes.
+_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"BM")
+
+
+def _is_image_file(encoded):
+    """Whether the string tensor `encoded` starts like an image file decode_image can read."""
+    head = tf.strings.substr(tf.strings.join([encoded, b"\0" * 12]), 0, 12)  # substr past the end would fail
+    webp = tf.logical_and(tf.equal(tf.strings.substr(head, 0, 4), b"RIFF"),
+                          tf.equal(tf.strings.substr(head, 8, 4), b"WEBP"))
+    known = [tf.equal(tf.strings.substr(head, 0, len(magic)), magic) for magic in _MAGIC]
+    return tf.reduce_any(tf.stack([webp, *known]))
+
+
+def _printable_head(encoded, size=12):
+    """The first `size` bytes of `encoded`, non-ASCII and control bytes shown as '?' (safe in a JSON error)."""
+    head = tf.io.decode_raw(tf.strings.substr(encoded, 0, tf.minimum(size, tf.strings.length(encoded))), tf.uint8)
+    printable = tf.logical_and(head >= 32, head < 127)
+    return tf.strings.unicode_encode(tf.cast(tf.where(printable, head, ord("?")), tf.int32), "UTF-8")
 
 
 def _refuse_unless(ok, message, value):

@@ -51,7 +51,9 @@ def load_source(source):
         raise FileNotFoundError(f"source: {source} does not exist; accepted: {_ACCEPTED}")
 
     notes = []
-    model = _as_float32(_load_model(model_path), notes)
+    model = _load_model(model_path)
+    _refuse_non_finite(model, model_path)
+    model = _as_float32(model, notes)
     train_config = _read_json(os.path.join(folder, "config.json"), dict)
     normalize, mean, std = _preprocessing(train_config, folder, notes)
     class_names = _class_names(folder, int(model.output_shape[-1]), notes)
@@ -73,6 +75,23 @@ def _load_model(path):
         raise ValueError(f"source: {path} maps {input_shape} to {output_shape}; accepted: a model from "
                          "image batches (None, H, W, 3) to logits (None, num_classes), as build_resnet makes")
     return model
+
+
+def _refuse_non_finite(model, path):
+    """Refuse a model with NaN or infinite weights (a diverged run): served, it would answer NaN."""
+    import numpy as np
+
+    bad = []
+    for variable in model.weights:
+        values = np.asarray(variable.numpy())
+        count = values.size - int(np.count_nonzero(np.isfinite(values)))
+        if count:
+            bad.append(f"{variable.path} holds {count} NaN/inf values of {values.size}")
+    if bad:
+        more = f" (and {len(bad) - 1} more variable{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
+        raise ValueError(f"source: {path} has non-finite weights: {bad[0]}{more}; the training diverged and the "
+                         "export would answer NaN. Accepted: a model with finite weights. Train again with a lower "
+                         "--lr or --mixed-precision off, or export a model saved before the loss diverged")
 
 
 def _as_float32(model, notes):

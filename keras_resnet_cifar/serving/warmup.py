@@ -2,14 +2,16 @@
 
 TF Serving replays these requests when it loads a version, before it routes traffic to
 it, so the first real request does not pay for graph initialization. The file is a
-TFRecord of `tensorflow.serving.PredictionLog` protos, one per request.
+TFRecord of `tensorflow.serving.PredictionLog` protos, one per request, built with the
+core install's protobuf (`protos.py`): tensorflow-serving-api is not needed.
 """
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS, _serving_apis, make_predict_request
+from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS, fill_predict_request
+from keras_resnet_cifar.serving.protos import PredictionLog
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # One request per signature and batch size; TF Serving allows up to 1000 records.
@@ -38,16 +40,14 @@ def write_warmup(version_dir, model_name, image_shape, *, seed=0):
     Example:
         write_warmup("saved_models/resnet_cifar/1", "resnet_cifar", (32, 32, 3))
     """
-    _serving_apis()  # a clear error when tensorflow-serving-api is missing
-    from tensorflow_serving.apis import prediction_log_pb2
     path = os.path.join(version_dir, WARMUP_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:
         for batch in _WARMUP_BATCHES:
             images, pngs = sample_inputs(image_shape, batch, seed)
             for signature, inputs in (("serving_default", images), ("serving_bytes", pngs)):
-                request = make_predict_request(inputs, model_name, signature=signature)
-                log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+                log = PredictionLog()
+                fill_predict_request(log.predict_log.request, inputs, model_name, signature=signature)
                 writer.write(log.SerializeToString())
     return path
 
@@ -58,18 +58,16 @@ def read_warmup(path):
     Example:
         [log.predict_log.request.model_spec.signature_name for log in read_warmup(path)]
     """
-    _serving_apis()  # a clear error when tensorflow-serving-api is missing
     from google.protobuf.message import DecodeError
-    from tensorflow_serving.apis import prediction_log_pb2
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"warmup: no file {path}; `keras-resnet-cifar export` writes it, re-export the model")
     logs = []
     try:
         for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
-            log = prediction_log_pb2.PredictionLog.FromString(record)
+            log = PredictionLog.FromString(record)
             if not log.HasField("predict_log"):
-                raise ValueError(f"record {index} is a {log.WhichOneof('log_type')}, not a predict_log")
+                raise ValueError(f"record {index} is not a predict_log")
             request = log.predict_log.request
             expected = SIGNATURE_INPUTS.get(request.model_spec.signature_name)
             if expected is None or list(request.inputs) != [expected]:

@@ -2,16 +2,25 @@
 
 The first module that asks trains and exports into pytest's session temp folder; later
 modules find the folder there and only reload the Keras model for reference outputs.
-Tests that damage an export work on a copy.
+Tests that damage an export work on a copy. `rest_double` answers TF Serving's REST
+predict route with a loaded export, for the clients and the `predict` command.
 """
+import base64
+import contextlib
+import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 import types
 
 import numpy as np
+import tensorflow as tf
+
+from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS
 
 CLASS_NAMES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 MEAN, STD = (0.5, 0.45, 0.4), (0.25, 0.2, 0.3)  # not CIFAR-10's: proves the run's config is baked in
@@ -87,6 +96,57 @@ def encode(images, fmt="PNG"):
         Image.fromarray(image).save(buffer, fmt)
         files.append(buffer.getvalue())
     return files
+
+
+def _run_signature(loaded, signature, instances):
+    """Row-format instances -> the exported signature -> row-format predictions (as TF Serving does)."""
+    name = SIGNATURE_INPUTS[signature]
+    values = [row[name] for row in instances]
+    if signature == "serving_bytes":
+        tensor = tf.constant([base64.b64decode(value["b64"]) for value in values])
+    else:
+        tensor = tf.constant(np.asarray(values, dtype=np.uint8))
+    outputs = {key: value.numpy() for key, value in loaded.signatures[signature](**{name: tensor}).items()}
+    return [{"probabilities": outputs["probabilities"][i].tolist(), "class_ids": int(outputs["class_ids"][i]),
+             "class_names": outputs["class_names"][i].decode()} for i in range(len(values))]
+
+
+@contextlib.contextmanager
+def rest_double(loaded, model="tiny"):
+    """A local HTTP server answering TF Serving's REST predict route; yields (url, recorded requests)."""
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            requests.append((self.path, body))
+            match = re.fullmatch(r"/v1/models/([^/:]+)(?:/versions/(\d+))?:predict", self.path)
+            if not match or match.group(1) != model:
+                return self._answer(404, {"error": f"Servable not found for request: {self.path}"})
+            try:
+                return self._answer(200, {"predictions": _run_signature(loaded, body["signature_name"], body["instances"])})
+            except tf.errors.InvalidArgumentError as error:
+                return self._answer(400, {"error": error.message})
+
+        def _answer(self, status, payload):
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def run_python(code, *args, env=None, timeout=120):
