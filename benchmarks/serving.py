@@ -54,7 +54,7 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     model = build_resnet(**PRESETS[args.preset])
     with tempfile.TemporaryDirectory() as folder:
-        build_export_archive(model, CIFAR10_CLASSES, mean=CIFAR10_MEAN, std=CIFAR10_STD).write_out(folder, verbose=False)
+        build_export_archive(model, CIFAR10_CLASSES).write_out(folder, verbose=False)
         signature = tf.saved_model.load(folder).signatures["serving_default"]
         rng = np.random.default_rng(0)
         print(f"# {args.preset}, {platform.node()}, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}, "

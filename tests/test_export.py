@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from keras_resnet_cifar.serving.export import export_model, list_versions
 from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS
@@ -158,7 +159,7 @@ def test_versions_force_and_a_bare_keras_file(shared, tmp_path, capsys):
 def test_unnormalized_training_gets_plain_scaling(shared):
     from keras_resnet_cifar.serving.signatures import serving_functions
 
-    functions = serving_functions(shared.model, CLASS_NAMES, normalize=False)
+    functions = serving_functions(shared.model, CLASS_NAMES, DataConfig(normalize=False))
     out = functions["serving_default"](tf.constant(shared.images))["probabilities"].numpy()
     np.testing.assert_allclose(out, reference_probabilities(shared.model, shared.images, normalize=False), atol=1e-5)
     out = functions["serving_bytes"](tf.constant(encode(shared.images)))["probabilities"].numpy()

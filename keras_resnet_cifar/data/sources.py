@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from keras_resnet_cifar.data import archives, folders
-from keras_resnet_cifar.paths import check_folder
 from keras_resnet_cifar.data.splits import CifarData, from_arrays
+from keras_resnet_cifar.files import atomic_save
+from keras_resnet_cifar.paths import check_folder
 
 _TFDS_HOST = ("www.cs.toronto.edu", 443)  # where tfds's cifar10 builder downloads from
 OFFLINE_SOURCES = ("an image-folder tree ROOT/{train,test}/<class>/*.png|jpg, a .tar.gz/.zip of one "
@@ -77,11 +78,11 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
 
 
 def _save_atomic(path, arrays, names):
-    temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(temp, "wb") as handle:
-        np.savez(handle, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays)),
-                 class_names=np.asarray(names, str))
-    os.replace(temp, path)
+    def save(temp):
+        with open(temp, "wb") as handle:
+            np.savez(handle, **dict(zip(("x_train", "y_train", "x_test", "y_test"), arrays)),
+                     class_names=np.asarray(names, str))
+    atomic_save(path, save)
 
 
 def _resize_arg(resize):

@@ -20,6 +20,8 @@ import shutil
 import tempfile
 import time
 
+from keras_resnet_cifar.files import write_text
+
 MODELS_CONFIG = "models.config"
 # Test hook: seconds to sleep after the SavedModel is complete and before the rename,
 # so a test can kill an export at its most delicate moment.
@@ -112,7 +114,7 @@ def write_models_config(base):
             entry = config.model_config_list.config.add(
                 name=model_dir.name, base_path=f"/models/{model_dir.name}", model_platform="tensorflow")
             entry.model_version_policy.all.SetInParent()
-    _write_text(path, text_format.MessageToString(config))
+    write_text(path, text_format.MessageToString(config))
     return path
 
 
@@ -134,14 +136,13 @@ def _write_version(folder, loaded, name, version):
     from keras_resnet_cifar.serving.signatures import build_export_archive
     from keras_resnet_cifar.serving.warmup import write_warmup
 
-    archive = build_export_archive(loaded.model, loaded.class_names, normalize=loaded.normalize,
-                                   mean=loaded.mean, std=loaded.std)
+    archive = build_export_archive(loaded.model, loaded.class_names, loaded.data)
     archive.write_out(str(folder), verbose=False)
     image_shape = tuple(int(size) for size in loaded.model.input_shape[1:])
     write_warmup(folder, name, image_shape)  # inside the temp folder: it arrives with the rename
-    _write_text(folder / "class_names.json", json.dumps(list(loaded.class_names), indent=2))
+    write_text(folder / "class_names.json", json.dumps(list(loaded.class_names), indent=2) + "\n")
     if loaded.train_config is not None:
-        _write_text(folder / "config.json", json.dumps(loaded.train_config, indent=2, sort_keys=True))
+        write_text(folder / "config.json", json.dumps(loaded.train_config, indent=2, sort_keys=True) + "\n")
     info = {
         "model_name": name,
         "version": version,
@@ -149,15 +150,15 @@ def _write_version(folder, loaded, name, version):
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "image_shape": list(image_shape),
         "num_classes": len(loaded.class_names),
-        "preprocessing": {"scale": "x / 255", "normalize": loaded.normalize, "mean": list(loaded.mean),
-                          "std": list(loaded.std), "notes": list(loaded.notes)},
+        "preprocessing": {"scale": "x / 255", "normalize": loaded.data.normalize, "mean": list(loaded.data.mean),
+                          "std": list(loaded.data.std), "notes": list(loaded.notes)},
         "signatures": {"serving_default": "images uint8 (batch, H, W, 3)",
                        "serving_bytes": "image_bytes string (batch,): encoded PNG/JPEG",
                        "outputs": "probabilities float32 (batch, C), class_ids int64 (batch,), "
                                   "class_names string (batch,)"},
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "keras_resnet_cifar": __version__},
     }
-    _write_text(folder / "export.json", json.dumps(info, indent=2))
+    write_text(folder / "export.json", json.dumps(info, indent=2) + "\n")
 
 
 def _move_into_place(temp, final, force):
@@ -172,17 +173,3 @@ def _move_into_place(temp, final, force):
     os.rename(final, old / "v")
     os.rename(temp, final)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_text(path, text):
-    """Write `text` to `path` atomically: a temporary file beside it, then os.replace."""
-    path = pathlib.Path(path)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text if text.endswith("\n") else text + "\n")
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise

@@ -13,46 +13,43 @@ or WebP file; anything else is refused naming its index.
 import keras
 import tensorflow as tf
 
+from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS
 
 
-def build_export_archive(model, class_names, *, normalize=True, mean=None, std=None):
+def build_export_archive(model, class_names, data=DataConfig()):
     """A `keras.export.ExportArchive` of `model` with the `serving_default` and `serving_bytes` signatures.
 
     Args: as `serving_functions`.
 
     Example:
-        archive = build_export_archive(model, CIFAR10_CLASSES, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+        archive = build_export_archive(model, CIFAR10_CLASSES, config.data)
         archive.write_out("saved_models/resnet_cifar/1", verbose=False)
     """
     archive = keras.export.ExportArchive()
     archive.track(model)
-    functions = serving_functions(model, class_names, normalize=normalize, mean=mean, std=std)
+    functions = serving_functions(model, class_names, data)
     for name, function in functions.items():  # serving_default first: TF Serving's default
         archive.add_endpoint(name, function)
     return archive
 
 
-def serving_functions(model, class_names, *, normalize=True, mean=None, std=None):
+def serving_functions(model, class_names, data=DataConfig()):
     """The two signatures as `tf.function`s with input signatures: {"serving_default": ..., "serving_bytes": ...}.
 
     Args:
         model: a Keras model taking float images (batch, H, W, 3) and outputting logits (batch, C).
         class_names: sequence of C strings, in label order.
-        normalize: bool, whether training normalized pixels as (x / 255 - mean) / std; when
-            False the model saw x / 255. Default True.
-        mean: per-channel mean in [0, 1] units (3 floats); needed when `normalize`.
-        std: per-channel standard deviation in [0, 1] units (3 floats); needed when `normalize`.
+        data: the training's `DataConfig`: its preprocessing (`DataConfig.pixel_affine`: x / 255, then
+            (x - mean) / std when normalizing) is applied to the uint8 pixels. Default `DataConfig()`.
 
     Example:
-        functions = serving_functions(model, CIFAR10_CLASSES, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+        functions = serving_functions(model, CIFAR10_CLASSES, config.data)
         functions["serving_default"](images)["class_names"]  # images: uint8 (N, 32, 32, 3)
     """
     height, width, channels = (int(size) for size in model.input_shape[1:])
     names = tf.constant([str(name) for name in class_names])
-    if normalize:
-        mean = tf.constant(mean, tf.float32)
-        std = tf.constant(std, tf.float32)
+    scale, offset = (tf.constant(v, tf.float32) for v in data.pixel_affine())
 
     def predict(images):
         shape = tf.shape(images)
@@ -62,9 +59,7 @@ def serving_functions(model, class_names, *, normalize=True, mean=None, std=None
             f"(pixels 0..255). Give one image a batch axis ([{height}, {width}, {channels}] -> "
             f"[1, {height}, {width}, {channels}]), send at least one image, resize to {height}x{width}", [shape]),
             images)
-        x = tf.cast(images, tf.float32) / 255.0
-        if normalize:
-            x = (x - mean) / std
+        x = tf.cast(images, tf.float32) * scale - offset
         probabilities = tf.nn.softmax(tf.cast(model(x, training=False), tf.float32), axis=-1)
         class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
         return {"probabilities": probabilities, "class_ids": class_ids,

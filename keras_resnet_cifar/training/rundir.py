@@ -13,12 +13,12 @@ A run directory holds:
     confusion.png, history.png, tensorboard/, weights/ (see callbacks.py), backup/ (resume)
 """
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
 
 from keras_resnet_cifar.config import config_diff
+from keras_resnet_cifar.files import atomic_save, read_json, write_json, write_text  # noqa: F401  (re-exported)
 from keras_resnet_cifar.constants import CIFAR10_CLASSES
 
 RUN_FILES = ("config.json", "class_names.json", "best.keras", "last.weights.h5", "history.csv",
@@ -27,55 +27,6 @@ RUN_FILES = ("config.json", "class_names.json", "best.keras", "last.weights.h5",
 
 # Settings that change how a run reports, not what it computes: a resume may change them.
 _NOT_COMPARED = ("verbose",)
-
-
-def atomic_save(path, save):
-    """Call `save(temp_path)` for a temp file beside `path` (same suffix), then os.replace it.
-
-    A reader (or a kill -9) never sees a half-written `path`.
-    """
-    path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
-    suffix = ".weights.h5" if name.endswith(".weights.h5") else os.path.splitext(name)[1]
-    handle, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=folder)
-    os.close(handle)
-    try:
-        save(temp)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
-
-
-def write_text(path, text):
-    """Write `text` to `path` atomically."""
-    def save(temp):
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    atomic_save(path, save)
-
-
-def write_json(path, obj):
-    """Write `obj` as indented JSON to `path` atomically."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def read_json(path, kind=None):
-    """Parse a JSON file, naming the file in the error if it is not JSON (or not a JSON `kind`)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise IsADirectoryError(f"{path}: is a folder; accepted: a JSON file") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error}); fix or delete the file") from None
-    if kind is not None and not isinstance(data, kind):
-        raise ValueError(f"{path}: holds a JSON {type(data).__name__}; accepted: a JSON "
-                         f"{'object' if kind is dict else kind.__name__}")
-    return data
 
 
 _ACCEPTED = ("a run directory holding best.keras (with config.json and class_names.json beside it), "
