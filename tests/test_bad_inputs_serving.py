@@ -171,7 +171,7 @@ EXPORT_CASES = [
     ("version not a number", lambda s, t: s.run_dir, ["--version", "v2"],
      r"export: error: version: received 'v2'; accepted: a positive integer"),
     ("missing source", lambda s, t: t / "nowhere", [], r"export: error: source: .*nowhere does not exist; accepted"),
-    ("truncated .keras", _corrupt_keras, [], r"export: error: source: .*half\.keras is not a loadable Keras model"),
+    ("truncated .keras", _corrupt_keras, [], r"export: error: .*half\.keras: not a readable Keras model"),
 ]
 
 
