@@ -20,7 +20,8 @@ def stage_output_names(model_or_blocks):
 
 def build_resnet(blocks, channels, *, kernel_size=3, skip_kernel=1, pool_size=4, block_order="a",
                  activation="relu", activation_coef=None, l1=0.0, l2=0.0, bn_momentum=0.9,
-                 bn_epsilon=1e-5, num_classes=10, input_shape=(32, 32, 3), name=None) -> keras.Model:
+                 bn_epsilon=1e-5, num_classes=10, input_shape=(32, 32, 3), name=None,
+                 zero_init_residual=False, bn_scale=True, stem_channels=None) -> keras.Model:
     """Build a CIFAR ResNet of BasicBlocks as a Keras functional model that outputs logits.
 
     Stem: 3x3 conv (no bias) + BN + activation. Stage i holds `blocks[i]` residual
@@ -55,6 +56,13 @@ def build_resnet(blocks, channels, *, kernel_size=3, skip_kernel=1, pool_size=4,
         num_classes: int >= 2. Default 10.
         input_shape: (height, width, channels). Default (32, 32, 3).
         name: model name. Default "resnet" plus the total depth.
+        zero_init_residual: start every residual branch at zero, so each unit starts as its
+            shortcut: the last BN's scale (orders a, c, d) or the last conv's kernel (b, e)
+            is initialised to zero. Default False.
+        bn_scale: False: BatchNorm without a learned scale (fixed at 1; offset kept), as
+            in airbench. Default True.
+        stem_channels: width of the stem convolution; None uses channels[0]. When it
+            differs, stage 1's first unit projects its shortcut. Default None.
 
     Returns:
         A `keras.Model`; its stage outputs are the layers `stage_output_names(model)`.
@@ -68,7 +76,8 @@ def build_resnet(blocks, channels, *, kernel_size=3, skip_kernel=1, pool_size=4,
         blocks, channels, kernel_size=kernel_size, skip_kernel=skip_kernel, pool_size=pool_size,
         block_order=block_order, activation=activation, activation_coef=activation_coef, l1=l1,
         l2=l2, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, num_classes=num_classes,
-        input_shape=input_shape, name=name,
+        input_shape=input_shape, name=name, zero_init_residual=zero_init_residual, bn_scale=bn_scale,
+        stem_channels=stem_channels,
     )
     return build_from_spec(spec)
 
@@ -76,7 +85,7 @@ def build_resnet(blocks, channels, *, kernel_size=3, skip_kernel=1, pool_size=4,
 def build_from_spec(spec: ResNetSpec) -> keras.Model:
     """Build the network a validated `ResNetSpec` describes."""
     inputs = keras.Input(shape=spec.input_shape, name="images")
-    x = conv(inputs, spec, spec.channels[0], 3, 1, "stem_conv")
+    x = conv(inputs, spec, spec.stem_channels or spec.channels[0], 3, 1, "stem_conv")
     x = activation(spec, "stem_act")(batch_norm(spec, "stem_bn")(x))
     for stage, (count, width) in enumerate(zip(spec.blocks, spec.channels)):
         for index in range(count):

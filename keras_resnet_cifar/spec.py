@@ -127,11 +127,16 @@ class ResNetSpec:
     num_classes: int = 10
     input_shape: tuple = (32, 32, 3)
     name: str | None = None
+    # Options for accuracy per FLOP (issue 10); the defaults build the study's network.
+    zero_init_residual: bool = False
+    bn_scale: bool = True
+    stem_channels: int | None = None
 
     @classmethod
     def create(cls, blocks, channels, *, kernel_size=3, skip_kernel=1, pool_size=4, block_order="a",
                activation="relu", activation_coef=None, l1=0.0, l2=0.0, bn_momentum=0.9,
-               bn_epsilon=1e-5, num_classes=10, input_shape=(32, 32, 3), name=None):
+               bn_epsilon=1e-5, num_classes=10, input_shape=(32, 32, 3), name=None,
+               zero_init_residual=False, bn_scale=True, stem_channels=None):
         """Validate every argument (no TensorFlow op) and return the resolved spec."""
         blocks = _int_list("blocks", blocks)
         channels = _int_list("channels", channels)
@@ -179,6 +184,28 @@ class ResNetSpec:
                     f"{len(blocks)} stages ({len(blocks) - 1} of stride 2), smaller than pool_size={pool_size}; "
                     f"accepted: a {axis} of at least {pool_size * 2 ** (len(blocks) - 1)}, fewer stages, or a smaller pool_size"
                 )
+        zero_init_residual, bn_scale, stem_channels = _fast_options(
+            zero_init_residual, bn_scale, stem_channels, order)
         return cls(blocks, channels, kernels, skip_kernel, int(pool_size), order, activation,
                    activation_coef, l1, l2, float(bn_momentum), float(bn_epsilon), int(num_classes),
-                   input_shape, name)
+                   input_shape, name, zero_init_residual, bn_scale, stem_channels)
+
+
+def _fast_options(zero_init_residual, bn_scale, stem_channels, order):
+    """Validate the builder options of issue 10 (zero-init residual, BN scale, stem width)."""
+    for flag, value in (("zero_init_residual", zero_init_residual), ("bn_scale", bn_scale)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag}: received {value!r} ({type(value).__name__}); accepted: True or False")
+    if stem_channels is not None:
+        if not _is_int(stem_channels):
+            raise TypeError(f"stem_channels: received {stem_channels!r} ({type(stem_channels).__name__}); "
+                            "accepted: an integer >= 1, or None for channels[0]")
+        if stem_channels < 1:
+            raise ValueError(f"stem_channels: received {stem_channels!r}; accepted: an integer >= 1, or None for channels[0]")
+        stem_channels = int(stem_channels)
+    if zero_init_residual and not bn_scale and order in ("a", "c", "d"):
+        raise ValueError(
+            f"zero_init_residual: block order {order!r} ends each residual branch with a BN, whose learned "
+            "scale is what starts at zero, but bn_scale is False; accepted: bn_scale=True, or block order "
+            "'b' or 'e' (their branch ends with a convolution, which then starts at zero)")
+    return zero_init_residual, bn_scale, stem_channels
