@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from keras_resnet_cifar.training.checkpoint import RunCheckpoint
+from keras_resnet_cifar.training.optimizers import ema_momentum
 from keras_resnet_cifar.training.rundir import atomic_save, write_text
 from keras_resnet_cifar.training.schedules import lr_callbacks
 
@@ -48,6 +49,8 @@ def make_callbacks(config, run_dir, *, state=None, extra=()):
     if optim.schedule == "plateau":
         schedule[0].initial_state = saved.get("plateau")
     found = [*schedule, keras.callbacks.TerminateOnNaN()]
+    if ema_momentum(optim):  # validate on the weight average (RunCheckpoint saves it as best)
+        found.insert(0, keras.callbacks.SwapEMAWeights())
     if config.data.mixup_alpha > 0:
         found.append(MixupAccuracyName())
     resumables = {"plateau": schedule[0]} if optim.schedule == "plateau" else {}

@@ -13,7 +13,12 @@ weights, replace state.json (atomic: the commit), publish the candidate (os.repl
 older files. A kill -9 anywhere leaves the committed state of epoch k - 1 or k with all its
 files, and `load_state` finishes a publish that was cut short. Without a validation split
 every epoch is "best", so best.keras is the last epoch.
+
+With an optimizer weight average (EMA), best.keras holds the averaged weights (those that
+were validated), and epoch_XXX.weights.h5 the trained weights with the optimizer's state,
+the average included, so a resumed run continues both.
 """
+import contextlib
 import math
 import os
 
@@ -51,7 +56,8 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.best_val_accuracy = None if value is None else float(value)
             self.best_epoch = done
             candidate = f"best_epoch_{done:03d}.keras"
-            atomic_save(os.path.join(self.backup, candidate), self.model.save)
+            with ema_weights(self.model):
+                atomic_save(os.path.join(self.backup, candidate), self.model.save)
         weights = f"epoch_{done:03d}.weights.h5"
         atomic_save(os.path.join(self.backup, weights), self.model.save_weights)
         state = {
@@ -63,6 +69,22 @@ class RunCheckpoint(keras.callbacks.Callback):
         }
         write_json(os.path.join(self.backup, "state.json"), state)
         _publish_and_clean(self.run_dir, state)
+
+
+@contextlib.contextmanager
+def ema_weights(model):
+    """Within the block `model` holds its optimizer's weight average, if it keeps one (EMA)."""
+    optimizer = model.optimizer
+    if not getattr(getattr(optimizer, "inner_optimizer", optimizer), "use_ema", False):
+        yield model
+        return
+    trained = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    optimizer.finalize_variable_values(model.trainable_variables)
+    try:
+        yield model
+    finally:
+        for variable, value in zip(model.trainable_variables, trained):
+            variable.assign(value)
 
 
 def load_state(run_dir, *, publish=True):

@@ -1,0 +1,97 @@
+"""Named training recipes, as data: overrides of a `TrainConfig`, one set per time budget.
+
+    config = recipe_config("fast", minutes=15)  # then train(config, "runs/fast15")
+
+"fast" trains on all 50,000 training images for a fixed number of epochs (no validation
+split, so nothing is chosen on held-out data; the last epoch is the model) and fits its
+budget, training plus test evaluation, on a 2-core CPU with AVX512_BF16 (benchmarks/RESULTS.md):
+a ResNet from `build_resnet` under 5M parameters in mixed bfloat16, batch 512, SGD with
+Nesterov momentum on the piecewise-linear one-cycle of Page 2018 ("How to train your
+ResNet": peak lr 0.4 for a mean loss at batch 512, weight decay 5e-4, label smoothing 0.2),
+a weight average (EMA) of every step, flip test-time augmentation, BN without learned
+scale and residual branches that start at zero.
+"""
+import dataclasses
+
+# Fields the recipes use that the config spine may not have yet: section -> {name: default}.
+# Until it does, `recipe_config` adds them to the section's class (see `_with_fields`).
+PROPOSED_FIELDS = {
+    "model": {"zero_init_residual": False, "bn_scale": True, "stem_channels": None},
+    "data": {"tta": False},
+    "optim": {"ema_momentum": 0.0},
+}
+
+_FAST_COMMON = {
+    "model": {"blocks": (1, 1, 1, 1), "block_order": "a", "zero_init_residual": True, "bn_scale": True},
+    "data": {"val_fraction": 0.0, "crop": True, "pad": 4, "hflip": True, "label_smoothing": 0.2, "tta": True},
+    "optim": {"optimizer": "sgdn", "momentum": 0.9, "lr": 0.4, "weight_decay": 5e-4, "schedule": "onecycle",
+              "batch_size": 512, "ema_momentum": 0.99},
+    "mixed_precision": "bf16",
+    "histogram_freq": 0,
+}
+
+# Epochs from measured throughput (images/s, mixed bfloat16, batch 512, benchmarks/RESULTS.md):
+# each tier leaves ~15% of its minutes for loading, tracing, test evaluation and noise.
+RECIPES = {
+    "fast": {
+        15: {**_FAST_COMMON, "model": {**_FAST_COMMON["model"], "channels": (32, 64, 128, 256)},
+             "optim": {**_FAST_COMMON["optim"], "epochs": 8, "warmup_epochs": 2}},
+        60: {**_FAST_COMMON, "model": {**_FAST_COMMON["model"], "channels": (48, 96, 192, 384)},
+             "optim": {**_FAST_COMMON["optim"], "epochs": 14, "warmup_epochs": 3}},
+    },
+}
+
+
+def recipe_config(name, minutes=15, base=None):
+    """The `TrainConfig` of recipe `name` for a budget of `minutes`, on top of `base`.
+
+    Args:
+        name: a key of `RECIPES`, e.g. "fast".
+        minutes: one of the recipe's budgets, e.g. 15 or 60.
+        base: a `TrainConfig` whose other fields are kept (data source, seed, verbosity...);
+            default `TrainConfig()`.
+
+    Returns:
+        A `TrainConfig` that `train()` accepts.
+
+    Example:
+        >>> recipe_config("fast", 60).optim.epochs
+        14
+    """
+    from keras_resnet_cifar.config import TrainConfig
+
+    if name not in RECIPES:
+        raise ValueError(f"recipe: received {name!r}; accepted: {', '.join(sorted(RECIPES))}")
+    tiers = RECIPES[name]
+    if minutes not in tiers:
+        raise ValueError(f"minutes: received {minutes!r} for recipe {name!r}; accepted: "
+                         f"{', '.join(str(m) for m in sorted(tiers))}")
+    config = base if base is not None else TrainConfig()
+    changes = {}
+    for key, value in tiers[minutes].items():
+        if isinstance(value, dict):
+            section = _with_fields(getattr(config, key), PROPOSED_FIELDS.get(key, {}), value)
+            changes[key] = dataclasses.replace(section, **value)
+        else:
+            changes[key] = value
+    return dataclasses.replace(config, **changes)
+
+
+def _with_fields(section, proposed, wanted):
+    """`section`, as an instance of a subclass with the proposed fields it lacks and `wanted` uses.
+
+    A bridge until the config spine carries them: the fields then exist and this returns
+    `section` unchanged.
+    """
+    have = {f.name for f in dataclasses.fields(section)}
+    missing = [key for key in wanted if key not in have]
+    unknown = [key for key in missing if key not in proposed]
+    if unknown:
+        raise ValueError(f"recipe: unknown {type(section).__name__} fields {unknown}")
+    if not missing:
+        return section
+    cls = dataclasses.make_dataclass(
+        type(section).__name__, [(k, type(proposed[k]), dataclasses.field(default=proposed[k])) for k in missing],
+        bases=(type(section),), frozen=True)
+    cls.__module__ = type(section).__module__
+    return cls(**dataclasses.asdict(section))
