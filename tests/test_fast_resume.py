@@ -10,13 +10,14 @@ import pytest
 
 from test_train_resume import _epochs_logged, _h5_arrays, _history
 
-# The fast recipe (bf16, onecycle per step, EMA, TTA, zero-init residual, no validation split) on a tiny network.
+# The fast recipe (bf16, onecycle per step, TTA, zero-init residual, no validation split) with a weight
+# average (EMA) on a tiny network.
 _CONFIG = """
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.recipes import recipe_config
 config = recipe_config("fast", 15, base=TrainConfig(deterministic=True, verbose=0))
 config = config.replace(model={"blocks": (1,), "channels": (4,)},
-                        optim={"epochs": 4, "warmup_epochs": 1, "batch_size": 16})
+                        optim={"epochs": 4, "warmup_epochs": 1, "batch_size": 16, "ema_momentum": 0.9})
 """
 
 _CHILD = _CONFIG + """

@@ -69,7 +69,7 @@ def test_ema_momentum_comes_from_the_config_field_and_is_checked():
     from keras_resnet_cifar.training.optimizers import ema_momentum, make_optimizer
 
     assert ema_momentum(OptimConfig()) == 0.0 and not make_optimizer(OptimConfig()).use_ema
-    optim = recipe_config("fast", 15).optim
+    optim = recipe_config("fast", 15).replace(optim={"ema_momentum": 0.99}).optim
     optimizer = make_optimizer(optim)
     assert optimizer.use_ema and optimizer.ema_momentum == optim.ema_momentum > 0
     with pytest.raises(ValueError, match="ema_momentum"):
