@@ -106,3 +106,31 @@ def test_killed_fast_run_resumes_with_its_weight_average(tmp_path):
     last.load_weights(os.path.join(killed, "last.weights.h5"))
     kernel = lambda model: keras.ops.convert_to_numpy(model.get_layer("stage1_block1_conv1").kernel)
     assert not np.array_equal(kernel(last), kernel(best))
+
+
+def test_validation_and_best_checkpoint_use_the_weight_average(tmp_path):
+    import keras
+
+    from keras_resnet_cifar.data import from_arrays
+    from keras_resnet_cifar.training.train import build_model, compile_model, make_datasets, train
+
+    scope = {}
+    exec(_CONFIG, scope)
+    config = scope["config"].replace(optim={"epochs": 2, "ema_momentum": 0.8}, data={"tta": False})
+    rng = np.random.default_rng(1)
+    data = from_arrays(rng.integers(0, 256, (80, 32, 32, 3), dtype=np.uint8), np.arange(80) % 10,
+                       rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), np.arange(20) % 10,
+                       val_fraction=0.25, seed=0)
+    metrics = train(config, str(tmp_path / "run"), data=data)
+    logged = {int(row["epoch"]): float(row["val_loss"]) for row in _history(str(tmp_path / "run"))}
+    _, val_ds, steps = make_datasets(config, data)
+
+    def val_loss(model):
+        return compile_model(model, config, steps).evaluate(val_ds, verbose=0, return_dict=True)["loss"]
+
+    best = keras.saving.load_model(str(tmp_path / "run" / "best.keras"), compile=False)
+    assert val_loss(best) == pytest.approx(logged[metrics["best_epoch"]], rel=1e-4)
+    trained = build_model(config, "mixed_bfloat16")  # the trained weights of epoch 2 score differently
+    compile_model(trained, config, steps).optimizer.build(trained.trainable_variables)
+    trained.load_weights(str(tmp_path / "run" / "last.weights.h5"))
+    assert val_loss(trained) != pytest.approx(logged[2], rel=1e-4)
