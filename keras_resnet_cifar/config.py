@@ -22,7 +22,7 @@ from keras_resnet_cifar.spec import ResNetSpec
 ModelConfig = ResNetSpec  # the model config is the network's spec
 
 OPTIMIZERS = ("sgd", "sgdn", "adagrad", "adadelta", "adam", "adamw")
-SCHEDULES = ("exp", "step", "cosine_restarts", "plateau", "cosine", "constant")
+SCHEDULES = ("exp", "step", "cosine_restarts", "plateau", "cosine", "constant", "onecycle")
 PRECISIONS = ("auto", "on", "off", "bf16")
 SWITCHES = ("auto", "on", "off")
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
@@ -74,6 +74,8 @@ class DataConfig(Config):
     mean: tuple = option(CIFAR10_MEAN, Sequence(Real("a number"), length=3), "per-channel mean in [0, 1] units")
     std: tuple = option(CIFAR10_STD, Sequence(Real("a number > 0", lambda v: v > 0), length=3),
                         "per-channel std in [0, 1] units")
+    tta: bool = option(False, Bool(), "test-time augmentation: average each test image's logits with its "
+                                      "horizontal mirror's (default off)")
     augment: AugmentConfig = section(AugmentConfig, "augmentation")
 
     def pixel_affine(self):
@@ -104,7 +106,8 @@ class OptimConfig(Config):
     decoupled_weight_decay: bool = option(False, Bool(), "decay in the optimizer (w -= lr * wd * w) instead of an "
                                                          "L2 loss; adamw always is")
     label_smoothing: float = option(0.0, _FRACTION, "label smoothing of the cross-entropy (default 0)")
-    schedule: str = option("exp", Choice(SCHEDULES), f"{', '.join(SCHEDULES)} (default exp)")
+    schedule: str = option("exp", Choice(SCHEDULES), f"{', '.join(SCHEDULES)} (default exp; onecycle: per step, "
+                           "linear from 0 to lr over warmup_epochs, then linear to 0 at the end)")
     gamma: float = option(0.9, Real("0 < gamma <= 1", lambda v: 0 < v <= 1), "exp: factor per epoch (default 0.9)")
     step_gamma: float = option(0.1, Real("0 < step_gamma <= 1", lambda v: 0 < v <= 1),
                                "step: factor every step_epochs (default 0.1)")
@@ -118,6 +121,9 @@ class OptimConfig(Config):
     warmup_epochs: int = option(0, Int(0), "linear warmup before the schedule (default 0)")
     epochs: int = option(50, Int(1), "epochs to train (default 50)")
     batch_size: int = option(128, Int(1), "global batch, split over replicas (default 128)")
+    ema_momentum: float = option(0.0, _FRACTION, "weight average (Keras optimizer EMA): after each step "
+                                 "average = m * average + (1 - m) * weights; validation and best.keras use it "
+                                 "(default 0: off)")
     early_stopping_patience: int | None = option(None, Optional(Int(1)), "stop after N epochs without a better "
                                                  "validation accuracy (default off)", aliases=("--early-stopping",))
 

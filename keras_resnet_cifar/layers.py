@@ -44,18 +44,20 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     on the TensorFlow backend the fused kernel (oneDNN on CPU, cuDNN on GPU) is 3-4x
     faster for a training step of a 128x32x32x64 batch (benchmarks/RESULTS.md).
     Same weights, same outputs; like PyTorch, the moving variance is updated with the
-    unbiased batch variance. Any other backend or input falls back to Keras's own code.
+    unbiased batch variance. Without a learned scale (`scale=False`) or offset the kernel
+    gets ones or zeros. Any other backend or input falls back to Keras's own code.
     """
 
     def call(self, inputs, training=None, mask=None):
         if (keras.backend.backend() != "tensorflow" or mask is not None or self.renorm
-                or len(inputs.shape) != 4 or self.axis not in (-1, 3)
-                or not (self.center and self.scale)):
+                or len(inputs.shape) != 4 or self.axis not in (-1, 3)):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
         x = inputs if inputs.dtype in (tf.float16, tf.bfloat16, tf.float32) else tf.cast(inputs, tf.float32)
-        gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+        channels = inputs.shape[-1]
+        gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels], tf.float32)
+        beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels], tf.float32)
         if training and self.trainable:
             y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
                 x, gamma, beta, epsilon=self.epsilon, is_training=True, data_format="NHWC")
@@ -70,8 +72,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(y, self.compute_dtype)
 
 
-def batch_norm(spec, name):
-    return FusedBatchNormalization(momentum=spec.bn_momentum, epsilon=spec.bn_epsilon, name=name)
+def batch_norm(spec, name, zero=False):
+    """The spec's BN (learned scale unless `spec.bn_scale` is False); `zero`: scale starts at 0."""
+    return FusedBatchNormalization(momentum=spec.bn_momentum, epsilon=spec.bn_epsilon, scale=spec.bn_scale,
+                                   gamma_initializer="zeros" if zero else "ones", name=name)
 
 
 def regularizer(spec):
@@ -80,8 +84,9 @@ def regularizer(spec):
     return keras.regularizers.L1L2(l1=spec.l1, l2=spec.l2)
 
 
-def conv(x, spec, filters, kernel, stride, name):
-    """Bias-free convolution padded like PyTorch's `padding=kernel // 2` at any stride.
+def conv(x, spec, filters, kernel, stride, name, zero=False):
+    """Bias-free convolution padded like PyTorch's `padding=kernel // 2` at any stride;
+    `zero`: the kernel starts at zero (a residual branch's last layer under zero_init_residual).
 
     Keras's padding="same" pads only bottom/right at stride 2, which shifts the sampling
     grid by one pixel against the study's network; explicit symmetric padding keeps the
@@ -99,5 +104,5 @@ def conv(x, spec, filters, kernel, stride, name):
         padding = "valid"
     return keras.layers.Conv2D(
         filters, kernel, strides=stride, padding=padding, use_bias=False,
-        kernel_initializer="he_normal", kernel_regularizer=regularizer(spec), name=name,
+        kernel_initializer="zeros" if zero else "he_normal", kernel_regularizer=regularizer(spec), name=name,
     )(x)

@@ -43,7 +43,10 @@ def build_resnet(blocks=(3, 3, 2, 3), channels=(64, 128, 128, 256), **options) -
             ("a".."e" or its name, "a"), activation ("relu"), activation_coef (None: the activation's
             default), l1 (0), l2 (0; PyTorch's coupled weight_decay wd is l2 = wd / 2), bn_momentum
             (0.9, Keras convention: PyTorch's 0.1), bn_epsilon (1e-5), num_classes (10),
-            input_shape ((32, 32, 3)), name (None: "resnet" plus the depth).
+            input_shape ((32, 32, 3)), name (None: "resnet" plus the depth), and beyond the study:
+            zero_init_residual (False: True starts every residual branch at zero, so each unit starts
+            as its shortcut), bn_scale (True: False is BatchNorm without a learned scale, as in
+            airbench), stem_channels (None: channels[0]).
 
     Returns:
         A `keras.Model`; its stage outputs are the layers `stage_output_names(model)`.
@@ -60,7 +63,7 @@ def build_from_spec(spec: ResNetSpec) -> keras.Model:
     """Build the network a validated `ResNetSpec` describes (refused first if it cannot fit in memory)."""
     check_fits(spec)
     inputs = keras.Input(shape=spec.input_shape, name="images")
-    x = conv(inputs, spec, spec.channels[0], 3, 1, "stem_conv")
+    x = conv(inputs, spec, spec.stem_channels or spec.channels[0], 3, 1, "stem_conv")
     x = activation(spec, "stem_act")(batch_norm(spec, "stem_bn")(x))
     for stage, (count, width) in enumerate(zip(spec.blocks, spec.channels)):
         for index in range(count):

@@ -43,13 +43,15 @@ def count_network(spec: ResNetSpec) -> NetworkCount:
     heights = stage_sizes(height, len(spec.blocks))
     widths = stage_sizes(width, len(spec.blocks))
     rows, bn_channels = [], 0
+    per_bn = 2 if spec.bn_scale else 1  # trainable weights per BN channel: scale and offset, or offset
+    stem = spec.stem_channels or spec.channels[0]
 
-    stem_params, stem_macs = _conv(3, in_channels, spec.channels[0], (height, width))
-    stem_params += 2 * spec.channels[0]
-    bn_channels += spec.channels[0]
-    rows.append(StageCount("stem", 0, spec.channels[0], (height, width), stem_params, stem_macs))
+    stem_params, stem_macs = _conv(3, in_channels, stem, (height, width))
+    stem_params += per_bn * stem
+    bn_channels += stem
+    rows.append(StageCount("stem", 0, stem, (height, width), stem_params, stem_macs))
 
-    cin = spec.channels[0]
+    cin = stem
     for stage, (count, cout) in enumerate(zip(spec.blocks, spec.channels)):
         out_hw = (heights[stage], widths[stage])
         k = spec.kernel_size[stage]
@@ -62,12 +64,12 @@ def count_network(spec: ResNetSpec) -> NetworkCount:
             # Every ordering has two BNs per unit: on the unit's output width, except the
             # full pre-activation's first BN, which normalizes the unit's input.
             first_bn = cin if spec.block_order == "e" else cout
-            params += 2 * (first_bn + cout)
+            params += per_bn * (first_bn + cout)
             bn_channels += first_bn + cout
             stride = 2 if stage > 0 and index == 0 else 1
             if stride != 1 or cin != cout:
                 ps, ms = _conv(spec.skip_kernel, cin, cout, out_hw)
-                params += ps + 2 * cout
+                params += ps + per_bn * cout
                 macs += ms
                 bn_channels += cout
             cin = cout
@@ -75,7 +77,7 @@ def count_network(spec: ResNetSpec) -> NetworkCount:
 
     head_params = 0
     if spec.block_order == "e":  # the network ends with BN + activation before pooling
-        head_params += 2 * cin
+        head_params += per_bn * cin
         bn_channels += cin
     pooled = [(s - spec.pool_size) // spec.pool_size + 1 for s in (heights[-1], widths[-1])]
     features = pooled[0] * pooled[1] * cin

@@ -8,8 +8,8 @@ and the CLI all see the same rules and the same messages. No TensorFlow here.
 import dataclasses
 from typing import ClassVar
 
-from keras_resnet_cifar.fields import (Choice, Config, Int, Optional, Real, Sequence, Text, flag_of, option,
-                                       refuse)
+from keras_resnet_cifar.fields import (Bool, Choice, Config, Int, Optional, Real, Sequence, Text, flag_of,
+                                       option, refuse)
 
 # One ordering per residual unit of He et al. 2016, "Identity Mappings", Fig. 4.
 BLOCK_ORDERS = {
@@ -107,6 +107,13 @@ class ResNetSpec(Config):
     input_shape: tuple = option((32, 32, 3), Sequence(Int(1), length=3, what="(height, width, channels), e.g. 32 32 3"),
                                 "height width channels (default 32 32 3)")
     name: str | None = option(None, Optional(Text()), "model name (default resnet + depth)")
+    # Beyond the study, for accuracy per FLOP (the `fast` recipe); the defaults build the study's network.
+    zero_init_residual: bool = option(False, Bool(), "start every residual branch at zero, so each unit starts as "
+                                      "its shortcut: the last BN's scale (orders a, c, d) or the last conv (b, e)")
+    bn_scale: bool = option(True, Bool(), "learned BN scale; --no-bn-scale fixes it at 1 (offset kept), as in "
+                                          "airbench")
+    stem_channels: int | None = option(None, Optional(Int(1)), "width of the stem convolution (default channels[0]; "
+                                       "another width gives stage 1's first unit a projection shortcut)")
 
     def validate(self):
         blocks, channels = self.blocks, self.channels
@@ -130,6 +137,11 @@ class ResNetSpec(Config):
                     f"after {len(blocks)} stages ({len(blocks) - 1} of stride 2), smaller than pool_size="
                     f"{self.pool_size}; accepted: a {axis} of at least {self.pool_size * 2 ** (len(blocks) - 1)}, "
                     "fewer stages, or a smaller pool_size")
+        if self.zero_init_residual and not self.bn_scale and self.block_order in ("a", "c", "d"):
+            raise ValueError(
+                f"model.zero_init_residual: block order {self.block_order!r} ends each residual branch with a BN, "
+                "whose learned scale is what starts at zero, but bn_scale is False; accepted: bn_scale true, or "
+                "block order 'b' or 'e' (their branch ends with a convolution, which then starts at zero)")
 
     @classmethod
     def from_preset(cls, name, **overrides):

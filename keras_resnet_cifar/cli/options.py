@@ -36,8 +36,14 @@ def add_config_args(parser, *, sections=None, skip=(), base=True, config_class=T
         config_class: the config whose options become flags. Default `TrainConfig`.
     """
     if base:
+        from keras_resnet_cifar.recipes import RECIPES
+
         parser.add_argument("--config", metavar="FILE.json", help="a TrainConfig (e.g. a run's config.json) as the "
                                                                   "base; flags given win")
+        parser.add_argument("--recipe", choices=sorted(RECIPES), help="a named recipe on top of the base (fast: "
+                            "high accuracy per CPU-minute, see recipes.py); flags given win")
+        parser.add_argument("--minutes", type=int, help="the recipe's time budget on our 2-core CPU (fast: 15 or 60; "
+                            "default 15)")
     groups = {}
     for path, f in walk(config_class):
         if (sections is not None and path not in sections) or f.name in skip or not f.metadata["cli"]:
@@ -71,9 +77,15 @@ def config_changes(args):
 
 def config_from_args(args, base=None):
     """The `TrainConfig` that `args` describe: `base` (default: --config FILE.json, else the study's
-    defaults) with the flags given applied; the result checks itself."""
+    defaults), then --recipe NAME --minutes N, then the flags given; the result checks itself."""
     if base is None:
         base = load_config(args.config) if getattr(args, "config", None) else TrainConfig()
+    if getattr(args, "recipe", None):
+        from keras_resnet_cifar.recipes import recipe_config
+
+        base = recipe_config(args.recipe, args.minutes or 15, base)
+    elif getattr(args, "minutes", None) is not None:
+        raise ValueError(f"--minutes: received {args.minutes} without --recipe; accepted: with --recipe NAME")
     return base.replace(**config_changes(args))
 
 

@@ -78,6 +78,9 @@ def run(args):
     from keras_resnet_cifar.tuning.search import run_search
 
     config = config_from_args(args)
+    if config.data.val_fraction == 0:  # e.g. the fast recipe trains on all images; a search ranks on validation
+        config = config.replace(data={"val_fraction": 0.1})
+        print("tune: trials are ranked on a validation split: val_fraction 0 -> 0.1")
     space = space_from_args(args, config)
     epochs = args.epochs or (9 if args.tuner == "hyperband" else 3)
     saved = {name: os.environ.get(name) for name in _ENV}

@@ -53,6 +53,8 @@ def make_callbacks(config, run_dir, *, state=None, extra=(), steps=None, precisi
     # Before anything that logs or saves an epoch: a diverged epoch is never committed.
     guard = StopOnDivergence(fix_hint(optim.lr, precision), steps=steps)
     found = [*schedule, guard]
+    if optim.ema_momentum:  # validate on the weight average (RunCheckpoint saves it as best)
+        found.insert(0, keras.callbacks.SwapEMAWeights())
     if config.data.augment.mixup_alpha > 0:
         found.append(MixupAccuracyName())
     resumables = {"plateau": schedule[0]} if optim.schedule == "plateau" else {}

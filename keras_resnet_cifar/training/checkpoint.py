@@ -18,7 +18,12 @@ Before a resume trains, `load_state` reads state.json and checks that every file
 best.keras) can be read; only one state is kept, so an unreadable one stops the run with the
 file's path and the way out (--force) rather than an h5py traceback mid-run. A diverged run
 (divergence.py) is not resumed.
+
+With an optimizer weight average (EMA), best.keras holds the averaged weights (those that
+were validated), and epoch_XXX.weights.h5 the trained weights with the optimizer's state,
+the average included, so a resumed run continues both.
 """
+import contextlib
 import math
 import os
 import zipfile
@@ -57,7 +62,8 @@ class RunCheckpoint(keras.callbacks.Callback):
             self.best_val_accuracy = None if value is None else float(value)
             self.best_epoch = done
             candidate = f"best_epoch_{done:03d}.keras"
-            atomic_save(os.path.join(self.backup, candidate), self.model.save)
+            with ema_weights(self.model):
+                atomic_save(os.path.join(self.backup, candidate), self.model.save)
         weights = f"epoch_{done:03d}.weights.h5"
         atomic_save(os.path.join(self.backup, weights), self.model.save_weights)
         state = {
@@ -69,6 +75,22 @@ class RunCheckpoint(keras.callbacks.Callback):
         }
         write_json(os.path.join(self.backup, "state.json"), state)
         _publish_and_clean(self.run_dir, state)
+
+
+@contextlib.contextmanager
+def ema_weights(model):
+    """Within the block `model` holds its optimizer's weight average, if it keeps one (EMA)."""
+    optimizer = model.optimizer
+    if not getattr(getattr(optimizer, "inner_optimizer", optimizer), "use_ema", False):
+        yield model
+        return
+    trained = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    optimizer.finalize_variable_values(model.trainable_variables)
+    try:
+        yield model
+    finally:
+        for variable, value in zip(model.trainable_variables, trained):
+            variable.assign(value)
 
 
 def load_state(run_dir, *, publish=True):

@@ -37,7 +37,23 @@ def confusion_matrix(y_true, y_pred, num_classes):
     return np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
-def evaluate_model(model, split, class_names, *, batch_size=256, data_config=None):
+def predict_logits(model, dataset, *, tta=False):
+    """Logits of `model` on a dataset of (images, labels) batches (NHWC), as float64.
+
+    With `tta` (flip test-time augmentation) each image's logits are the mean of the
+    image's and its horizontal mirror's.
+    """
+    import tensorflow as tf
+
+    images = dataset.map(lambda x, y: x)
+    logits = np.asarray(model.predict(images, verbose=0), np.float64)
+    if tta:
+        mirrored = images.map(lambda x: tf.reverse(x, axis=[2]))
+        logits = (logits + np.asarray(model.predict(mirrored, verbose=0), np.float64)) / 2
+    return logits
+
+
+def evaluate_model(model, split, class_names, *, batch_size=256, data_config=None, tta=None):
     """Accuracy, cross-entropy, per-class accuracy and confusion matrix of `model` on `split`.
 
     Args:
@@ -47,6 +63,8 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
         batch_size: int. Default 256.
         data_config: the `DataConfig` whose normalization the model was trained with;
             default `DataConfig()` (CIFAR-10 mean and std).
+        tta: average each image's logits with its horizontal mirror's (`predict_logits`);
+            default `data_config.tta`.
 
     Returns:
         dict: test_accuracy, test_loss, per_class_accuracy {name: accuracy or None when the
@@ -63,7 +81,8 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
     _check_compatible(model, split, num_classes)
     dataset = make_dataset(split, num_classes=num_classes, batch_size=batch_size, training=False,
                            data=data_config or DataConfig())
-    logits = np.asarray(model.predict(dataset.map(lambda x, y: x), verbose=0), np.float64)
+    tta = (data_config or DataConfig()).tta if tta is None else tta
+    logits = predict_logits(model, dataset, tta=tta)
     labels = np.asarray(split.labels, np.int64)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -77,6 +96,7 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
                                for i, name in enumerate(class_names)},
         "confusion_matrix": matrix.tolist(),
         "num_test": int(labels.size),
+        "tta": tta,
     }
 
 

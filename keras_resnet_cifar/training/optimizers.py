@@ -9,6 +9,12 @@ Weight decay `wd` is applied one of two ways:
   optimizer `weight_decay`, w -= lr * wd * w after each step, on kernels only (BatchNorm and
   biases are excluded, as in the coupled case); the model then has no L2.
 
+An exponential moving average of the weights (`ema_momentum` m > 0) is Keras's own optimizer
+EMA: after every step, average = m * average + (1 - m) * weights (average = weights after the
+first step), kept in the optimizer's variables (so the per-epoch resume checkpoint holds it).
+It covers the trainable variables only; BatchNorm's moving statistics stay those of the
+trained weights. `callbacks.make_callbacks` validates and checkpoints on the averaged weights.
+
 Study optimizers use PyTorch's defaults where Keras's differ (Adagrad's initial accumulator
 and epsilon, Adadelta's rho and epsilon), so `--lr` means what it meant in the study.
 """
@@ -34,7 +40,7 @@ def coupled_l2(optim):
     return 0.0 if is_decoupled(optim) else optim.weight_decay / 2
 
 
-def make_optimizer(optim, *, learning_rate=None):
+def make_optimizer(optim, *, learning_rate=None, ema=None):
     """A new Keras optimizer for an `OptimConfig`.
 
     Args:
@@ -42,6 +48,7 @@ def make_optimizer(optim, *, learning_rate=None):
             decoupled_weight_decay.
         learning_rate: float or a `keras.optimizers.schedules.LearningRateSchedule`;
             default `optim.lr` (an `EpochLR` callback then sets it each epoch).
+        ema: the weight average's momentum (0: none); default `optim.ema_momentum`.
 
     Returns:
         A `keras.optimizers.Optimizer`, not yet built.
@@ -56,6 +63,9 @@ def make_optimizer(optim, *, learning_rate=None):
         raise ValueError(f"optimizer: received {name!r}; accepted: {', '.join(OPTIMIZERS)}")
     lr = optim.lr if learning_rate is None else learning_rate
     decay = {"weight_decay": optim.weight_decay} if is_decoupled(optim) and optim.weight_decay else {}
+    ema = optim.ema_momentum if ema is None else ema
+    if ema:
+        decay.update(use_ema=True, ema_momentum=ema)
     if name in ("sgd", "sgdn"):
         optimizer = keras.optimizers.SGD(lr, momentum=optim.momentum, nesterov=name == "sgdn", **decay)
     elif name == "adagrad":
@@ -65,7 +75,8 @@ def make_optimizer(optim, *, learning_rate=None):
     elif name == "adam":
         optimizer = keras.optimizers.Adam(lr, epsilon=1e-8, **decay)
     else:
-        optimizer = keras.optimizers.AdamW(lr, weight_decay=optim.weight_decay, epsilon=1e-8)
+        decay.pop("weight_decay", None)
+        optimizer = keras.optimizers.AdamW(lr, weight_decay=optim.weight_decay, epsilon=1e-8, **decay)
     if optimizer.weight_decay:
         optimizer.exclude_from_weight_decay(var_names=_NO_DECAY)
     return optimizer

@@ -13,12 +13,61 @@ reaches `lr` at epoch w), and the schedule proper then runs on t = e - w:
     constant         lr
     plateau          lr, halved (plateau_factor) when validation loss has not improved for
                      plateau_patience (3) epochs: a callback, as it depends on the run
+
+One schedule is set per step instead, by a `keras.optimizers.schedules.LearningRateSchedule`
+of the optimizer's step count (so a resumed run, which restores that count, continues it):
+
+    onecycle         the piecewise-linear one-cycle of Page 2018 and airbench: step s of
+                     T = epochs * S (S steps per epoch) gets lr * (s + 1) / W while
+                     s < W = warmup_epochs * S, then lr * (T - s) / (T - W), down to zero at T
 """
 import math
 
 import keras
 
 from keras_resnet_cifar.config import SCHEDULES
+PER_STEP = ("onecycle",)  # set by the optimizer at every step, not by EpochLR
+
+
+def lr_at_step(optim, step, steps_per_epoch):
+    """The rate of a per-step schedule at step `step` (0-based) as a Python float; see the module doc."""
+    total, warm = optim.epochs * steps_per_epoch, optim.warmup_epochs * steps_per_epoch
+    if step < warm:
+        return optim.lr * (step + 1) / warm
+    return optim.lr * max(total - step, 0) / (total - warm)
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet_cifar")
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """`lr_at_step` of "onecycle" as a Keras schedule of the optimizer's step count.
+
+    Args:
+        lr: the peak rate.
+        warmup_steps: steps of the linear ramp from 0 (0: start at the peak).
+        total_steps: steps of the whole run; the rate reaches 0 there.
+    """
+
+    def __init__(self, lr, warmup_steps, total_steps):
+        self.lr, self.warmup_steps, self.total_steps = float(lr), int(warmup_steps), int(total_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        ramp = self.lr * (step + 1.0) / max(self.warmup_steps, 1)
+        decay = self.lr * keras.ops.maximum(self.total_steps - step, 0.0) / (self.total_steps - self.warmup_steps)
+        return keras.ops.where(step < self.warmup_steps, ramp, decay)
+
+    def get_config(self):
+        return {"lr": self.lr, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def step_schedule(optim, steps_per_epoch):
+    """The optimizer's learning rate for `optim`: a `LearningRateSchedule` for a per-step schedule,
+    else None (the rate is then a variable that `EpochLR` sets each epoch)."""
+    if optim.schedule not in PER_STEP:
+        return None
+    if not steps_per_epoch:
+        raise ValueError(f"schedule {optim.schedule!r} is set per step: pass steps_per_epoch")
+    return OneCycle(optim.lr, optim.warmup_epochs * steps_per_epoch, optim.epochs * steps_per_epoch)
 
 
 def lr_for_epoch(optim, epoch):
@@ -38,6 +87,8 @@ def lr_for_epoch(optim, epoch):
     """
     if optim.schedule not in SCHEDULES:
         raise ValueError(f"schedule: received {optim.schedule!r}; accepted: {', '.join(SCHEDULES)}")
+    if optim.schedule in PER_STEP:  # sampled at each epoch's first step, one step per epoch
+        return lr_at_step(optim, epoch, 1)
     warmup = optim.warmup_epochs
     if epoch < warmup:
         return optim.lr * (epoch + 1) / (warmup + 1)
@@ -96,6 +147,7 @@ class EpochLR(keras.callbacks.Callback):
 
     Under "plateau" it sets only the warmup ramp and the first rate, then leaves the rate to
     `PlateauLR` (the optimizer keeps it, and a resumed run restores it with the optimizer).
+    Under a per-step schedule (`PER_STEP`) the optimizer sets the rate; this only logs it.
 
     Args:
         optim: an `OptimConfig`.
@@ -108,7 +160,9 @@ class EpochLR(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = self.model.optimizer
-        if self.optim.schedule != "plateau" or epoch <= self.optim.warmup_epochs:
+        if self.optim.schedule in PER_STEP:  # the optimizer's own schedule: log its rate at this step
+            pass
+        elif self.optim.schedule != "plateau" or epoch <= self.optim.warmup_epochs:
             optimizer.learning_rate = lr_for_epoch(self.optim, epoch)
         self._lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 

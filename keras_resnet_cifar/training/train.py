@@ -12,6 +12,7 @@ from keras_resnet_cifar.training import rundir
 from keras_resnet_cifar.training.checkpoint import check_keras_file, load_state, restore
 from keras_resnet_cifar.training.divergence import TrainingDiverged, record_divergence
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
+from keras_resnet_cifar.training.schedules import step_schedule
 from keras_resnet_cifar.training.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy,
                                         run_dir_for, seeded, shard_for, precision_policy, versions)
 from keras_resnet_cifar.config import TrainConfig
@@ -28,7 +29,8 @@ def compile_model(model, config, steps_per_epoch=None):
     Args:
         model: a `keras.Model` that outputs logits.
         config: a `TrainConfig`.
-        steps_per_epoch: int or None; caps `steps_per_execution`.
+        steps_per_epoch: int or None; caps `steps_per_execution`; required by a per-step
+            schedule ("onecycle").
 
     Returns:
         The same model, compiled.
@@ -40,7 +42,7 @@ def compile_model(model, config, steps_per_epoch=None):
     if steps_per_epoch:
         steps = min(steps, steps_per_epoch)
     model.compile(
-        optimizer=make_optimizer(config.optim),
+        optimizer=make_optimizer(config.optim, learning_rate=step_schedule(config.optim, steps_per_epoch)),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.optim.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile_arg(config.jit_compile),
