@@ -133,7 +133,12 @@ class Optional(Check):
         self.cli = inner.cli
 
     def __call__(self, value, path, flag=None):
-        return None if value is None else self.inner(value, path, flag)
+        if value is None:
+            return None
+        try:
+            return self.inner(value, path, flag)
+        except ValueError:
+            refuse(path, value, self.accepted, flag)
 
 
 def option(default, check, help, *, aliases=(), cli=True):

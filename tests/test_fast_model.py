@@ -80,22 +80,22 @@ def test_counts_match_built_model_with_the_new_options():
         model = build_resnet(**options)
         assert count_params(**options) == sum(int(np.prod(w.shape)) for w in model.trainable_weights), options
         moving = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
-        assert count_network(ResNetSpec.create(**options)).non_trainable == moving, options
+        assert count_network(ResNetSpec(**options)).non_trainable == moving, options
 
 
 def test_defaults_build_the_study_network():
-    spec = ResNetSpec.create([3, 3, 2, 3], [64, 128, 128, 256])
+    spec = ResNetSpec(blocks=[3, 3, 2, 3], channels=[64, 128, 128, 256])
     assert (spec.zero_init_residual, spec.bn_scale, spec.stem_channels) == (False, True, None)
     assert count_params([3, 3, 2, 3], [64, 128, 128, 256]) == 4_935_242
 
 
 @pytest.mark.parametrize("kwargs, error, words", [
     (dict(zero_init_residual=True, bn_scale=False, block_order="a"), ValueError, "bn_scale"),
-    (dict(zero_init_residual=1), TypeError, "zero_init_residual"),
-    (dict(bn_scale="no"), TypeError, "bn_scale"),
-    (dict(stem_channels=0), ValueError, "stem_channels"),
-    (dict(stem_channels=2.5), TypeError, "stem_channels"),
+    (dict(zero_init_residual=1), ValueError, "model.zero_init_residual: received 1; accepted: true or false"),
+    (dict(bn_scale="no"), ValueError, "model.bn_scale: received 'no'"),
+    (dict(stem_channels=0), ValueError, "model.stem_channels: received 0; accepted: an integer >= 1, or null"),
+    (dict(stem_channels=2.5), ValueError, "model.stem_channels: received 2.5"),
 ])
 def test_invalid_options_are_refused_with_their_name(kwargs, error, words):
     with pytest.raises(error, match=words):
-        ResNetSpec.create([1], [4], **kwargs)
+        ResNetSpec(blocks=[1], channels=[4], **kwargs)
