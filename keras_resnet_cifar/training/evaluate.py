@@ -56,15 +56,24 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
         >>> evaluate_model(model, data.test, data.class_names)["test_accuracy"]
         0.93...
     """
+    import keras
+
     from keras_resnet_cifar.config import DataConfig
-    from keras_resnet_cifar.data import make_dataset
 
     num_classes = len(class_names)
     _check_compatible(model, split, num_classes)
     config = data_config or DataConfig()
-    dataset = make_dataset(split, num_classes=num_classes, batch_size=batch_size, training=False,
-                           normalize=config.normalize, mean=config.mean, std=config.std)
-    logits = np.asarray(model.predict(dataset.map(lambda x, y: x), verbose=0), np.float64)
+    stats = dict(num_classes=num_classes, batch_size=batch_size, training=False, normalize=config.normalize,
+                 mean=config.mean, std=config.std)
+    if keras.backend.backend() == "tensorflow":
+        from keras_resnet_cifar.data import make_dataset
+
+        inputs = make_dataset(split, **stats).map(lambda x, y: x)
+    else:  # the same normalized batches from the NumPy loader; TensorFlow is not needed
+        from keras_resnet_cifar.data.loader import make_loader
+
+        inputs = make_loader(split, **stats)
+    logits = np.asarray(model.predict(inputs, verbose=0), np.float64)
     labels = np.asarray(split.labels, np.int64)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

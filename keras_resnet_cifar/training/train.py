@@ -5,6 +5,7 @@ import os
 import shutil
 import statistics
 import time
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -12,8 +13,9 @@ import numpy as np
 from keras_resnet_cifar.training import rundir
 from keras_resnet_cifar.training.checkpoint import load_state, restore
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
-from keras_resnet_cifar.training.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy,
-                                        run_dir_for, seeded, shard_for, precision_policy, versions)
+from keras_resnet_cifar.training.runtime import (backend, describe_device, dtype_policy, jit_compile_arg,
+                                                 make_strategy, run_dir_for, seeded, shard_for, precision_policy,
+                                                 versions)
 from keras_resnet_cifar.training.checks import check_config, check_data
 
 
@@ -114,6 +116,8 @@ def make_datasets(config, data, first_epoch=0):
     Example:
         >>> train_ds, val_ds, steps = make_datasets(config, data)
     """
+    if backend() != "tensorflow":
+        return _numpy_datasets(config, data, first_epoch)
     from keras_resnet_cifar.data import AugmentConfig, make_dataset, steps_per_epoch
 
     d = config.data
@@ -124,6 +128,21 @@ def make_datasets(config, data, first_epoch=0):
     train_ds = make_dataset(data.train, training=True, augment=augment, mixup_alpha=d.mixup_alpha,
                             seed=config.seed, first_epoch=first_epoch, **common)
     val_ds = make_dataset(data.val, training=False, **common) if len(data.val.labels) else None
+    return train_ds, val_ds, steps_per_epoch(data.train, config.optim.batch_size)
+
+
+def _numpy_datasets(config, data, first_epoch):
+    """`make_datasets` on the backends without TensorFlow: the same recipe, from the NumPy loader."""
+    from keras_resnet_cifar.data.loader import RECIPE_FIELDS, make_loader, steps_per_epoch
+
+    d = config.data
+    common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, normalize=d.normalize,
+                  mean=d.mean, std=d.std)
+    augment = getattr(d, "augment", None) or SimpleNamespace(**{name: getattr(d, name) for name in RECIPE_FIELDS})
+    alpha = getattr(d, "mixup_alpha", None)
+    train_ds = make_loader(data.train, training=True, augment=augment, mixup_alpha=alpha, seed=config.seed,
+                           first_epoch=first_epoch, **common)
+    val_ds = make_loader(data.val, training=False, **common) if len(data.val.labels) else None
     return train_ds, val_ds, steps_per_epoch(data.train, config.optim.batch_size)
 
 
@@ -182,7 +201,7 @@ def _finish(config, data, run_dir, model, mixed, strategy):
         "seconds_per_epoch": round(seconds, 3),
         "train_images_per_second": round(images / train_seconds, 1) if train_seconds > 0 else None,
         "train_seconds": round(sum(row["seconds"] for row in history), 3),  # all epochs, validation included
-        "device": describe_device(), "mixed_precision": mixed, "strategy": type(strategy).__name__,
+        "backend": backend(), "device": describe_device(), "mixed_precision": mixed, "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync, "versions": versions(),
         "data_source": data.source, "num_train": int(len(data.train.labels)),
         "num_val": int(len(data.val.labels)), "seed": config.seed, "deterministic": config.deterministic,
