@@ -199,13 +199,6 @@ def versions():
     return found
 
 
-def tensorflow_available():
-    """Whether TensorFlow can be imported here (without importing it)."""
-    import importlib.util
-
-    return importlib.util.find_spec("tensorflow") is not None
-
-
 def _version(text):
     return tuple(int(part) for part in str(text).split(".")[:2] if part.isdigit())
 
