@@ -15,9 +15,9 @@
 # Printed: images/s, seconds per epoch, the share of the bf16 peak, time to 94% validation
 # accuracy (from history.csv's per-epoch seconds) and the test accuracy of that first checkpoint.
 #
-# The GPU machine has JAX but neither TensorFlow nor Keras: keras and its two small missing
-# dependencies travel as wheels in .carry/wheels (installed with pip --no-index --target, then
-# PYTHONPATH), the archive as .carry/cifar10-jpeg.tar.gz (.carry/ is ignored by git). With the
+# The GPU machine has JAX but neither TensorFlow nor Keras: keras and its small dependencies
+# travel as wheels in .carry/wheels; those whose module is missing are installed with pip
+# --no-index --target, then PYTHONPATH (never a second copy of one already there); the archive as .carry/cifar10-jpeg.tar.gz (.carry/ is ignored by git). With the
 # device tool: carry [".carry"], command
 #   benchmarks/gpu_repro.sh /tmp/r; tar czf $OUT/results.tgz -C /tmp/r .; cp /tmp/r/summary.txt $OUT/
 # (only 8 files come back from $OUT, hence the tarball).
@@ -32,14 +32,17 @@ CARRY="$REPO/.carry"
 PYTHON="${PYTHON:-python3}"
 
 if [[ "${1:-}" == "--prepare" ]]; then
-  # Wheels for the GPU machine's Python 3.12 (x86-64); versions as installed here by default.
+  # Wheels for the GPU machine's Python 3.12 (PY_VERSION), x86-64; versions as installed here by default.
   mkdir -p "$CARRY/wheels"
-  for spec in "keras==${KERAS_VERSION:-3.15.1}" "namex==${NAMEX_VERSION:-0.1.0}" "optree==${OPTREE_VERSION:-0.20.0}"; do
-    "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+  for spec in "keras==${KERAS_VERSION:-3.15.1}" "namex==${NAMEX_VERSION:-0.1.0}" "optree==${OPTREE_VERSION:-0.20.0}" \
+      "typing_extensions==${TYPING_EXTENSIONS_VERSION:-4.15.0}"; do
+    "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: --python-version "${PY_VERSION:-3.12}" --implementation cp \
       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
       --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d "$CARRY/wheels" "$spec"
   done
-  cp "${ARCHIVE:-$REPO/../shared/data/cifar10-jpeg.tar.gz}" "$CARRY/cifar10-jpeg.tar.gz"
+  ARCHIVE="${ARCHIVE:-$REPO/../shared/data/cifar10-jpeg.tar.gz}"
+  [[ -f "$ARCHIVE" ]] || { echo "archive: $ARCHIVE does not exist; set ARCHIVE=/path/to/cifar10-jpeg.tar.gz" >&2; exit 2; }
+  install -m 644 "$ARCHIVE" "$CARRY/cifar10-jpeg.tar.gz"
   ls -l "$CARRY" "$CARRY/wheels"
   exit 0
 fi
@@ -60,13 +63,19 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENT
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
 
 has() { "$PYTHON" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$1') is None)"; }
-if ! has keras; then
-  ls "$CARRY"/wheels/*.whl >/dev/null 2>&1 || { echo "keras is not installed and $CARRY/wheels holds no wheels;" \
-    "run '$0 --prepare' where pip reaches the registry, then carry .carry" >&2; exit 2; }
+MISSING=()  # carried wheels whose module this Python lacks (a wheel's name starts with its module's)
+for wheel in "$CARRY"/wheels/*.whl; do
+  [[ -e "$wheel" ]] || continue
+  module="$(basename "$wheel")"; module="${module%%-*}"
+  has "$module" || MISSING+=("$wheel")
+done
+if (( ${#MISSING[@]} )); then
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SCRATCH/site" \
-    "$CARRY"/wheels/*.whl
+    "${MISSING[@]}"
   export PYTHONPATH="$SCRATCH/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
+has keras || { echo "keras is not installed and $CARRY/wheels holds no keras wheel; run '$0 --prepare'" \
+  "where pip reaches the registry, then carry .carry" >&2; exit 2; }
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 if [[ -z "${KERAS_BACKEND:-}" ]]; then
   if has jax; then KERAS_BACKEND=jax; else KERAS_BACKEND=tensorflow; fi
