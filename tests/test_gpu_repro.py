@@ -69,10 +69,10 @@ def image_folder(tmp_path_factory):
     return root
 
 
-def test_smoke_run_writes_every_run_and_the_summary(image_folder, tmp_path):
+def test_smoke_run_writes_every_run_and_the_summary(image_folder, tmp_path, tmp_path_factory):
     results = tmp_path / "results"
     env = {**os.environ, "PYTHON": sys.executable, "DATA": str(image_folder), "SCRATCH": str(tmp_path / "scratch"),
-           "JAX_PLATFORMS": "cpu"}
+           "JAX_PLATFORMS": "cpu", "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "jax-cache")}
     env.pop("KERAS_BACKEND", None)  # the script picks jax where it is installed, else tensorflow
     result = subprocess.run(["bash", os.path.join(REPO, "benchmarks", "gpu_repro.sh"), str(results), "--smoke"],
                             capture_output=True, text=True, env=env, timeout=600)

@@ -78,7 +78,7 @@ _ENV = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE
 
 @pytest.fixture(scope="module")
 def jax_python(tmp_path_factory):
-    _ENV["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
+    _ENV["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "jax-cache")  # one per session
     if importlib.util.find_spec("jax") is not None:
         return sys.executable
     other = os.environ.get("KERAS_RESNET_CIFAR_JAX_PYTHON")
