@@ -24,7 +24,11 @@ setup(
     extras_require={
         "serving": ["tensorflow-serving-api", "requests"],
         "plot": ["pydot"],
-        "test": ["pytest", "hypothesis", "tensorflow-serving-api", "requests", "pydot"],
+        # Keras's JAX backend (CPU jax from PyPI; for a GPU install jax[cuda12] or jax[cuda13] instead):
+        # KERAS_BACKEND=jax runs train and evaluate without TensorFlow (README: "JAX backend / GPU").
+        "jax": ["jax>=0.4.30"],
+        # jax: tests/test_jax_backend.py trains on KERAS_BACKEND=jax in subprocesses of the same venv
+        "test": ["pytest", "hypothesis", "tensorflow-serving-api", "requests", "pydot", "jax>=0.4.30"],
     },
     entry_points={"console_scripts": ["keras-resnet-cifar=keras_resnet_cifar.cli:main"]},
 )

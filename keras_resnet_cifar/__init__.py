@@ -1,7 +1,8 @@
 """keras-resnet-cifar: Keras 3 ResNets for CIFAR-10 under a parameter budget.
 
 Importing the package is cheap: TensorFlow and Keras load only when a name that
-needs them is first used, so `count_params` runs without them.
+needs them is first used, so `count_params` runs without them. On another Keras backend
+(KERAS_BACKEND=jax) the model, data loading and training never import TensorFlow.
 """
 import importlib
 
@@ -25,6 +26,7 @@ _LAZY = {
     "load_data": "keras_resnet_cifar.data",
     "from_arrays": "keras_resnet_cifar.data",
     "make_dataset": "keras_resnet_cifar.data",
+    "make_loader": "keras_resnet_cifar.data",
     "train": "keras_resnet_cifar.training.train",
     "evaluate": "keras_resnet_cifar.training.evaluate",
     "export_model": "keras_resnet_cifar.serving.export",

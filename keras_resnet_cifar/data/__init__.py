@@ -1,14 +1,36 @@
-"""CIFAR-10 input pipeline: sources -> in-memory splits -> augmented, mixed `tf.data` batches.
+"""CIFAR-10 input pipeline: sources -> in-memory splits -> augmented, mixed batches.
 
 - `load_data` / `from_arrays` (sources.py, splits.py): uint8 images in memory, a stratified
   validation split carved from train, an optional stratified train subset, class names.
-- `make_dataset` (pipeline.py): vectorized per-batch augmentation (augment.py) and mixup, stateless
-  randomness keyed on (seed, epoch, batch) for exact resumption.
-"""
-from keras_resnet_cifar.data.augment import AugmentConfig
-from keras_resnet_cifar.data.pipeline import make_dataset, normalize_images, steps_per_epoch
-from keras_resnet_cifar.data.sources import load_data
-from keras_resnet_cifar.data.splits import CifarData, Split, from_arrays
+- `make_dataset` (pipeline.py): `tf.data` batches with vectorized per-batch augmentation
+  (augment.py) and mixup, stateless randomness keyed on (seed, epoch, batch) for exact resumption.
+- `make_loader` (loader.py): the same recipe in NumPy as a `keras.utils.PyDataset`, for the
+  backends without TensorFlow (JAX, PyTorch).
 
-__all__ = ["AugmentConfig", "CifarData", "Split", "from_arrays", "load_data", "make_dataset",
-           "normalize_images", "steps_per_epoch"]
+Names load on first use, so loading data and the NumPy loader never import TensorFlow.
+"""
+import importlib
+
+_LAZY = {
+    "AugmentConfig": "keras_resnet_cifar.config",
+    "make_dataset": "keras_resnet_cifar.data.pipeline",
+    "normalize_images": "keras_resnet_cifar.data.loader",
+    "steps_per_epoch": "keras_resnet_cifar.data.splits",
+    "make_loader": "keras_resnet_cifar.data.loader",
+    "load_data": "keras_resnet_cifar.data.sources",
+    "CifarData": "keras_resnet_cifar.data.splits",
+    "Split": "keras_resnet_cifar.data.splits",
+    "from_arrays": "keras_resnet_cifar.data.splits",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'keras_resnet_cifar.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -65,23 +65,54 @@ def _class_files(folder):
 
 
 def decode_images(paths, *, size=None, reference=None):
-    """uint8 (N, H, W, 3) from image files, decoded in a parallel tf.data map.
+    """uint8 (N, H, W, 3) from image files, decoded in parallel: by a tf.data map on the TensorFlow
+    backend, else by Pillow in threads (TensorFlow is then not imported). Both give the same pixels
+    (JPEGs with libjpeg's accurate IDCT); resized images can differ by a few levels (`decoder_name`).
 
     Args:
         paths: image files (PNG or JPEG; grayscale is expanded to RGB, alpha dropped).
         size: (H, W) to resize every image to (antialiased); None requires one common size.
         reference: (path, (H, W)) that the others must match when `size` is None (default: the first).
     """
-    import tensorflow as tf
-
     if size is None:
         reference = reference or (paths[0], image_size(paths[0]))
         height, width = reference[1]
     else:
         height, width = size
+    decode = _decode_with_tensorflow if _tensorflow_backend() else _decode_with_pillow
+    images, shapes = decode(paths, height, width, size)
+    odd = np.flatnonzero((shapes != (height, width)).any(axis=1)) if size is None else []
+    if len(odd):
+        examples = ", ".join(f"{paths[i]} ({shapes[i][0]}x{shapes[i][1]})" for i in odd[:3])
+        raise ValueError(f"image folder: {len(odd)} images differ in size from {reference[0]} "
+                         f"({height}x{width}), e.g. {examples}; accepted: one common size; pass resize=True "
+                         f"(CLI: --resize) to resize all to 32x32, or fix those files")
+    return images
+
+
+def decoder_name(size=None):
+    """What the pixels `decode_images` returns depend on: "islow" (any decoder) at the native
+    size, else "<H>x<W>-tf" or "<H>x<W>-pillow" (their resize filters differ); a cache key."""
+    if size is None:
+        return "native-islow"
+    return f"{size[0]}x{size[1]}-{'tf' if _tensorflow_backend() else 'pillow'}"
+
+
+def _tensorflow_backend():
+    import keras
+
+    return keras.backend.backend() == "tensorflow"
+
+
+def _decode_with_tensorflow(paths, height, width, size):
+    import tensorflow as tf
 
     def decode(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        raw = tf.io.read_file(path)
+        # JPEGs with libjpeg's accurate integer IDCT, as Pillow decodes them: the same pixels on every backend.
+        image = tf.cond(tf.io.is_jpeg(raw),
+                        lambda: tf.io.decode_jpeg(raw, channels=3, dct_method="INTEGER_ACCURATE"),
+                        lambda: tf.io.decode_image(raw, channels=3, expand_animations=False))
         shape = tf.shape(image)[:2]
         if size is None:  # keep the batch rectangular; odd sizes are reported below, never used
             image = tf.image.resize_with_crop_or_pad(image, height, width)
@@ -101,13 +132,35 @@ def decode_images(paths, *, size=None, reference=None):
             start += len(image_batch)
     except tf.errors.OpError as error:
         raise _find_undecodable(paths[start:], error) from None
-    odd = np.flatnonzero((shapes != (height, width)).any(axis=1)) if size is None else []
-    if len(odd):
-        examples = ", ".join(f"{paths[i]} ({shapes[i][0]}x{shapes[i][1]})" for i in odd[:3])
-        raise ValueError(f"image folder: {len(odd)} images differ in size from {reference[0]} "
-                         f"({height}x{width}), e.g. {examples}; accepted: one common size; pass resize=True "
-                         f"(CLI: --resize) to resize all to 32x32, or fix those files")
-    return images
+    return images, shapes
+
+
+def _decode_with_pillow(paths, height, width, size):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    images = np.zeros((len(paths), height, width, 3), np.uint8)
+    shapes = np.empty((len(paths), 2), np.int64)
+
+    def decode(i):
+        try:
+            with Image.open(paths[i]) as image:
+                image = image.convert("RGB")
+        except Exception as error:  # PIL raises several types for bad files
+            raise ValueError(f"image folder: {paths[i]} is not a readable image ({error}); accepted: PNG or "
+                             f"JPEG files; replace or delete it") from None
+        shapes[i] = image.height, image.width
+        if size is not None:
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+        if (image.height, image.width) == (height, width):  # odd sizes are reported by the caller
+            images[i] = np.asarray(image)
+
+    chunks = [range(start, min(start + 256, len(paths))) for start in range(0, len(paths), 256)]
+    with ThreadPoolExecutor(max(1, min(32, os.cpu_count() or 1))) as pool:
+        for _ in pool.map(lambda chunk: [decode(i) for i in chunk], chunks):
+            pass
+    return images, shapes
 
 
 def image_size(path):

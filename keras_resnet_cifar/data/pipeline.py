@@ -4,35 +4,7 @@ import tensorflow as tf
 
 from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.data import augment as _aug
-
-
-def steps_per_epoch(split, batch_size) -> int:
-    """Full batches per training epoch: len(split) // batch_size (a ValueError when that is 0).
-
-    Example:
-        >>> steps_per_epoch(data.train, 128)   # 45,000 images -> 351
-    """
-    _check_batch_size(batch_size)
-    steps = len(split) // batch_size
-    if steps < 1:
-        raise ValueError(f"batch_size: received {batch_size} for a split of {len(split)} images, which gives "
-                         f"no full batch; accepted: a batch size <= {len(split)}, or more training images")
-    return steps
-
-
-def normalize_images(images_uint8, data=DataConfig()) -> np.ndarray:
-    """uint8 images -> float32 model input as `data` (a DataConfig) defines it (`DataConfig.pixel_affine`:
-    x / 255, then (x - mean) / std per channel), as the model sees them at test time.
-
-    Example:
-        >>> normalize_images(data.test.images[:8], config.data).shape
-        (8, 32, 32, 3)
-    """
-    images = np.asarray(images_uint8)
-    if images.dtype != np.uint8:
-        raise TypeError(f"images: received dtype {images.dtype}; accepted: uint8 pixels 0..255")
-    scale, offset = data.pixel_affine()
-    return (images.astype(np.float32) * np.float32(scale) - np.float32(offset)).astype(np.float32)
+from keras_resnet_cifar.data.splits import check_batch_size, steps_per_epoch  # noqa: F401  (re-exported)
 
 
 def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(), seed=0, first_epoch=0,
@@ -57,7 +29,7 @@ def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(),
         >>> ds = make_dataset(data.train, num_classes=10, batch_size=128, training=True)
         >>> model.fit(ds, epochs=50, steps_per_epoch=steps_per_epoch(data.train, 128))
     """
-    _check_batch_size(batch_size)
+    check_batch_size(batch_size)
     if not isinstance(data, DataConfig):
         raise TypeError(f"data: received {type(data).__name__}; accepted: a DataConfig")
     if len(split) == 0:
@@ -101,8 +73,3 @@ def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(),
 
     ds = tf.data.Dataset.counter(int(first_epoch)).flat_map(epoch_batches)
     return ds.map(train_batch, num_parallel_calls=calls, deterministic=True).prefetch(tf.data.AUTOTUNE)
-
-
-def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size: received {batch_size!r}; accepted: an integer >= 1, e.g. 128")

@@ -67,7 +67,7 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
         return from_arrays(x_train, y_train, x_test, y_test, class_names=names or None,
                            source=f"cifar-10 python batches {path} (official)", **split_args)
     source = f"image folder archive {path} (cached in {content})"
-    decoded = content / f".decoded-{'x'.join(map(str, size)) if size else 'native'}.npz"
+    decoded = content / f".decoded-{folders.decoder_name(size)}.npz"
     if not decoded.is_file():  # decoding 60,000 JPEGs takes seconds; reloading the arrays, a fraction of one
         arrays, names = _read_folder(folders.find_tree_root(content), size)
         _save_atomic(decoded, arrays, names)
@@ -129,7 +129,11 @@ def _reachable(host, timeout=3.0):
 
 
 def _from_tfds(data_dir, split_args):
-    import tensorflow_datasets as tfds
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise ValueError(f"data: received 'tfds', which needs tensorflow and tensorflow-datasets ({error}); "
+                         f"accepted without them: {OFFLINE_SOURCES}") from None
 
     builder = tfds.builder("cifar10", data_dir=data_dir)
     if not builder.is_prepared():

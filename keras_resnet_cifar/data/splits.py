@@ -156,3 +156,23 @@ def format_counts(data):
         lines.append(f"{name:<{width}}  " + "  ".join(f"{c[i]:>7,}" for c in counts))
     lines.append(f"{'total':<{width}}  " + "  ".join(f"{len(s):>7,}" for s in splits))
     return "\n".join(lines)
+
+
+def steps_per_epoch(split, batch_size) -> int:
+    """Full batches per training epoch: len(split) // batch_size (a ValueError when that is 0).
+
+    Example:
+        >>> steps_per_epoch(data.train, 128)   # 45,000 images -> 351
+    """
+    check_batch_size(batch_size)
+    steps = len(split) // batch_size
+    if steps < 1:
+        raise ValueError(f"batch_size: received {batch_size} for a split of {len(split)} images, which gives "
+                         f"no full batch; accepted: a batch size <= {len(split)}, or more training images")
+    return steps
+
+
+def check_batch_size(batch_size):
+    """Refuse a batch size that is not an integer >= 1."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size: received {batch_size!r}; accepted: an integer >= 1, e.g. 128")

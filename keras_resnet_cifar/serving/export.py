@@ -45,8 +45,14 @@ def export_model(source, name, *, version=None, base="saved_models", force=False
     Example:
         path = export_model("runs/resnet24", "resnet_cifar")  # saved_models/resnet_cifar/1
     """
+    import keras
+
     from keras_resnet_cifar.serving.source import load_source
 
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"export: running on the Keras backend {keras.backend.backend()!r}; accepted: tensorflow "
+                         "(a SavedModel for TF Serving is TensorFlow's format); run it with TensorFlow installed "
+                         "and KERAS_BACKEND=tensorflow: a .keras checkpoint written on any backend loads there")
     if not isinstance(name, str) or not _NAME.fullmatch(name) or name.isdigit():
         raise ValueError(f"name: received {name!r}; accepted: letters, digits, '_', '.', '-', starting with a "
                          "letter or digit and not all digits, e.g. resnet_cifar")

@@ -14,6 +14,7 @@ RUN_DIR/weights/epoch_XXX.npz (XXX the 1-based epoch), one file per epoch, with 
 A group holds the kernels of the layers named stem_*, stage{i}_* and logits respectively.
 """
 import csv
+import importlib.util
 import io
 import os
 import time
@@ -64,7 +65,10 @@ def make_callbacks(config, run_dir, *, state=None, extra=(), steps=None, precisi
         resumables["early_stopping"] = stopper
     history = HistoryCSV(os.path.join(run_dir, "history.csv"), rows=(state or {}).get("history", ()))
     found += [*extra, history]
-    if config.histogram_freq:
+    if config.histogram_freq and importlib.util.find_spec("tensorflow") is None:
+        print(f"note: no TensorBoard logs ({run_dir}/tensorboard): Keras writes them with TensorFlow, which is not "
+              "installed; pass --histogram-freq 0 to silence this note")
+    elif config.histogram_freq:
         found.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
                                                  histogram_freq=config.histogram_freq, write_graph=False))
     found.append(WeightSamples(os.path.join(run_dir, "weights"), seed=config.seed))

@@ -1,31 +1,57 @@
 """Where and how training runs: devices, mixed precision, XLA, tf.distribute, determinism.
 
 Nothing here runs at import time; `train` calls these in order and undoes the process-wide
-settings (dtype policy, op determinism) it changed.
+settings (dtype policy, op determinism) it changed. TensorFlow is imported only on its own
+backend: on JAX (or another Keras backend) the device comes from that backend, training runs on
+one device, and what only TensorFlow has (tf.distribute, op determinism) says so.
 """
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
 
 import keras
-import tensorflow as tf
 
 from keras_resnet_cifar.config import PRECISIONS, STRATEGIES, SWITCHES  # noqa: F401  (the accepted names)
 
 
+def backend():
+    """The Keras backend training runs on: "tensorflow", "jax", "torch" or "numpy"."""
+    return keras.backend.backend()
+
+
 def describe_device():
     """One line naming the accelerator(s) or CPU, e.g. "1 x NVIDIA H100 80GB HBM3 (compute 9.0)"."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        names = []
-        for gpu in gpus:
-            details = tf.config.experimental.get_device_details(gpu)
-            capability = details.get("compute_capability")
-            suffix = f" (compute {capability[0]}.{capability[1]})" if capability else ""
-            names.append(details.get("device_name", gpu.name) + suffix)
+    names = [f"{name} (compute {capability})" if capability else name for name, capability in _accelerators()]
+    if names:
         return ", ".join(f"{names.count(n)} x {n}" for n in dict.fromkeys(names))
     return f"CPU: {_cpu_name()} ({os.cpu_count()} logical cores)"
+
+
+def _accelerators():
+    """[(name, "major.minor" or None)] of the GPUs the backend sees ([] on a CPU)."""
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        found = []
+        for gpu in tf.config.list_physical_devices("GPU"):
+            details = tf.config.experimental.get_device_details(gpu)
+            capability = details.get("compute_capability")
+            found.append((details.get("device_name", gpu.name),
+                          f"{capability[0]}.{capability[1]}" if capability else None))
+        return found
+    if backend() == "jax":
+        import jax
+
+        return [(device.device_kind, getattr(device, "compute_capability", None))
+                for device in jax.devices() if device.platform == "gpu"]
+    if backend() == "torch":
+        import torch
+
+        return [(torch.cuda.get_device_name(i), "{}.{}".format(*torch.cuda.get_device_capability(i)))
+                for i in range(torch.cuda.device_count())]
+    return []
 
 
 def precision_policy(setting="auto"):
@@ -41,9 +67,8 @@ def precision_policy(setting="auto"):
     """
     _check_choice("mixed_precision", setting, PRECISIONS)
     if setting == "auto":
-        gpus = tf.config.list_physical_devices("GPU")
-        capabilities = [tf.config.experimental.get_device_details(g).get("compute_capability") for g in gpus]
-        setting = "on" if gpus and all(c is not None and tuple(c) >= (7, 0) for c in capabilities) else "off"
+        gpus = _accelerators()
+        setting = "on" if gpus and all(c is not None and _version(c) >= (7, 0) for _, c in gpus) else "off"
     return {"on": "mixed_float16", "off": "float32", "bf16": "mixed_bfloat16"}[setting]
 
 
@@ -65,15 +90,33 @@ def dtype_policy(policy="float32"):
         keras.config.set_dtype_policy(previous)
 
 
+class SingleDevice:
+    """The strategy of the other Keras backends: one device (JAX's default, its first GPU), one replica."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
 def make_strategy(name="auto"):
     """A `tf.distribute.Strategy`; the batch size given to the data pipeline is the global batch.
 
     Args:
         name: "auto" (MirroredStrategy on several GPUs, else the default strategy), "one"
             (one GPU, or the CPU), "mirrored" (all local GPUs) or "multiworker"
-            (MultiWorkerMirroredStrategy across the machines TF_CONFIG lists).
+            (MultiWorkerMirroredStrategy across the machines TF_CONFIG lists). On another
+            backend, "auto" and "one" give `SingleDevice`; the others need TensorFlow.
     """
     _check_choice("strategy", name, STRATEGIES)
+    if backend() != "tensorflow":
+        if name in ("mirrored", "multiworker"):
+            raise ValueError(f"strategy: received {name!r} on the {backend()} backend; accepted there: auto or "
+                             f"one (one device); {name} is a tf.distribute strategy: run with "
+                             f"KERAS_BACKEND=tensorflow (TensorFlow installed) or pass --strategy one")
+        return SingleDevice()
+    import tensorflow as tf
+
     gpus = tf.config.list_physical_devices("GPU")
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -87,6 +130,10 @@ def make_strategy(name="auto"):
 def shard_for(strategy, dataset):
     """Under multi-worker training, shard `dataset` by batches across workers (each batch is
     the global batch, split over all replicas); elsewhere return it unchanged."""
+    if isinstance(strategy, SingleDevice):
+        return dataset
+    import tensorflow as tf
+
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return dataset
     options = tf.data.Options()
@@ -107,9 +154,22 @@ def run_dir_for(workdir):
 
 @contextlib.contextmanager
 def seeded(seed, deterministic=False):
-    """Seed Python, NumPy and TensorFlow; with `deterministic`, also make TF ops deterministic
-    (two CPU runs then give identical weights). Op determinism is switched back off after."""
+    """Seed Python, NumPy and the backend; with `deterministic`, also make TF ops deterministic
+    (two CPU runs then give identical weights). Op determinism is switched back off after.
+
+    On JAX, CPU runs are deterministic anyway; on a GPU, `deterministic` sets XLA_FLAGS
+    --xla_gpu_deterministic_ops=true, which takes effect if JAX has not started its GPU yet
+    (as in `train`); other backends' GPU determinism is not managed here.
+    """
+    if backend() != "tensorflow":
+        flag = "--xla_gpu_deterministic_ops=true"
+        if deterministic and backend() == "jax" and flag not in os.environ.get("XLA_FLAGS", ""):
+            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+        keras.utils.set_random_seed(int(seed))
+        yield
+        return
     keras.utils.set_random_seed(int(seed))
+    import tensorflow as tf
     from tensorflow.python.framework import config as tf_config  # the only way to switch it off
 
     was_on = tf_config.is_op_determinism_enabled()
@@ -123,11 +183,22 @@ def seeded(seed, deterministic=False):
 
 
 def versions():
-    """Versions of Python, TensorFlow, Keras and this package, for metrics.json."""
+    """Versions of Python, Keras, this package and the backend's own packages (tensorflow; jax
+    and jaxlib; torch), for metrics.json. Reads package metadata: imports nothing."""
     import keras_resnet_cifar
 
-    return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "keras_resnet_cifar": keras_resnet_cifar.__version__}
+    found = {"python": platform.python_version(), "keras": keras.__version__,
+             "keras_resnet_cifar": keras_resnet_cifar.__version__}
+    for package in {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib")}.get(backend(), (backend(),)):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def _version(text):
+    return tuple(int(part) for part in str(text).split(".")[:2] if part.isdigit())
 
 
 def _cpu_name():

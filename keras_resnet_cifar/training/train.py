@@ -12,11 +12,12 @@ from keras_resnet_cifar.training import rundir
 from keras_resnet_cifar.training.checkpoint import check_keras_file, load_state, restore
 from keras_resnet_cifar.training.divergence import TrainingDiverged, record_divergence
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
-from keras_resnet_cifar.training.schedules import step_schedule
-from keras_resnet_cifar.training.runtime import (describe_device, dtype_policy, jit_compile_arg, make_strategy,
-                                        run_dir_for, seeded, shard_for, precision_policy, versions)
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.training.checks import check_data
+from keras_resnet_cifar.training.runtime import (backend, describe_device, dtype_policy, jit_compile_arg,
+                                                 make_strategy, run_dir_for, seeded, shard_for, precision_policy,
+                                                 versions)
+from keras_resnet_cifar.training.schedules import step_schedule
 
 
 def compile_model(model, config, steps_per_epoch=None):
@@ -113,11 +114,23 @@ def make_datasets(config, data, first_epoch=0):
     Example:
         >>> train_ds, val_ds, steps = make_datasets(config, data)
     """
+    if backend() != "tensorflow":
+        return _numpy_datasets(config, data, first_epoch)
     from keras_resnet_cifar.data import make_dataset, steps_per_epoch
 
     common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, data=config.data)
     train_ds = make_dataset(data.train, training=True, seed=config.seed, first_epoch=first_epoch, **common)
     val_ds = make_dataset(data.val, training=False, **common) if len(data.val.labels) else None
+    return train_ds, val_ds, steps_per_epoch(data.train, config.optim.batch_size)
+
+
+def _numpy_datasets(config, data, first_epoch):
+    """`make_datasets` on the backends without TensorFlow: the same recipe, from the NumPy loader."""
+    from keras_resnet_cifar.data.loader import make_loader, steps_per_epoch
+
+    common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, data=config.data)
+    train_ds = make_loader(data.train, training=True, seed=config.seed, first_epoch=first_epoch, **common)
+    val_ds = make_loader(data.val, training=False, **common) if len(data.val.labels) else None
     return train_ds, val_ds, steps_per_epoch(data.train, config.optim.batch_size)
 
 
@@ -190,7 +203,7 @@ def _finish(config, data, run_dir, model, mixed, strategy):
         "seconds_per_epoch": round(seconds, 3),
         "train_images_per_second": round(images / train_seconds, 1) if train_seconds > 0 else None,
         "train_seconds": round(sum(row["seconds"] for row in history), 3),  # all epochs, validation included
-        "device": describe_device(), "mixed_precision": mixed, "strategy": type(strategy).__name__,
+        "backend": backend(), "device": describe_device(), "mixed_precision": mixed, "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync, "versions": versions(),
         "data_source": data.source, "num_train": int(len(data.train.labels)),
         "num_val": int(len(data.val.labels)), "seed": config.seed, "deterministic": config.deterministic,
