@@ -20,6 +20,7 @@ from keras_resnet_cifar.fields import Bool, Choice, Config, Int, Optional, Real,
 from keras_resnet_cifar.spec import ResNetSpec
 
 ModelConfig = ResNetSpec  # the model config is the network's spec
+RECORDED = "recorded"  # config.json's key for what a run recorded beside its config (backend, device): not a setting
 
 OPTIMIZERS = ("sgd", "sgdn", "adagrad", "adadelta", "adam", "adamw")
 SCHEDULES = ("exp", "step", "cosine_restarts", "plateau", "cosine", "constant", "onecycle")
@@ -165,8 +166,11 @@ class TrainConfig(Config):
 
     @classmethod
     def from_dict(cls, data):
-        """Rebuild from `to_dict()` output or a config.json (older layouts upgraded); a wrong structure or
-        value is refused naming its key path, the value and what is accepted."""
+        """Rebuild from `to_dict()` output or a config.json (older layouts upgraded; its `recorded`
+        provenance, written by train, left out); a wrong structure or value is refused naming its key
+        path, the value and what is accepted."""
+        if isinstance(data, dict) and RECORDED in data:
+            data = {k: v for k, v in data.items() if k != RECORDED}
         return super().from_dict(upgrade(data))
 
     @classmethod

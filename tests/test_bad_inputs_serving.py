@@ -170,7 +170,7 @@ EXPORT_CASES = [
      r"export: error: version: .*tiny/1 exists; accepted: a new version .*--force"),
     ("version not a number", lambda s, t: s.run_dir, ["--version", "v2"],
      r"export: error: version: received 'v2'; accepted: a positive integer"),
-    ("missing source", lambda s, t: t / "nowhere", [], r"export: error: source: .*nowhere does not exist; accepted"),
+    ("missing source", lambda s, t: t / "nowhere", [], r"export: error: .*nowhere: does not exist; accepted"),
     ("truncated .keras", _corrupt_keras, [], r"export: error: .*half\.keras: not a readable Keras model"),
 ]
 

@@ -130,3 +130,18 @@ def test_a_bug_keeps_its_traceback_while_user_errors_print_one_line(monkeypatch,
     monkeypatch.setattr(summary, "format_summary", lambda spec: (_ for _ in ()).throw(ValueError("bad input")))
     assert main(["summary", "--preset", "tiny"]) == 2
     assert capsys.readouterr().err.strip() == "keras-resnet-cifar summary: error: bad input"
+
+
+def test_train_and_tune_take_a_recipe_as_the_base_and_flags_win(capsys):
+    from keras_resnet_cifar.cli.train import train_config
+    from keras_resnet_cifar.recipes import recipe_config
+
+    parser = build_parser()
+    config = train_config(parser.parse_args(["train", "--recipe", "fast", "--minutes", "60", "--seed", "2",
+                                             "--epochs", "5"]))
+    assert config == recipe_config("fast", 60).replace(seed=2, optim={"epochs": 5})
+    with pytest.raises(ValueError, match="--minutes: received 60 without --recipe"):
+        train_config(parser.parse_args(["train", "--minutes", "60"]))
+    args = parser.parse_args(["tune", "--recipe", "fast", "--stages", "2", "--widths", "8", "16"])
+    tuned = config_from_args(args)  # what each trial trains with, before the search sets its architecture
+    assert tuned.optim.schedule == "onecycle" and tuned.optim.label_smoothing == 0.2 and tuned.data.tta

@@ -2,7 +2,7 @@
 
 A run directory holds:
 
-    config.json        TrainConfig.to_json() of the run
+    config.json        TrainConfig.to_dict() of the run, and under "recorded" the backend and device
     class_names.json   JSON list, label order
     best.keras         the model at its best validation accuracy (never chosen on test)
     last.weights.h5    weights and optimizer state after the last epoch

@@ -12,7 +12,7 @@ from keras_resnet_cifar.training import rundir
 from keras_resnet_cifar.training.checkpoint import check_keras_file, load_state, restore
 from keras_resnet_cifar.training.divergence import TrainingDiverged, record_divergence
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
-from keras_resnet_cifar.config import TrainConfig
+from keras_resnet_cifar.config import RECORDED, TrainConfig
 from keras_resnet_cifar.training.checks import check_data
 from keras_resnet_cifar.training.runtime import (backend, describe_device, dtype_policy, jit_compile_arg,
                                                  make_strategy, run_dir_for, seeded, shard_for, precision_policy,
@@ -100,7 +100,8 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
         chief = run_dir == os.fspath(workdir)
         # Every worker resumes from the chief's state (multi-worker resume needs shared storage).
         state = load_state(workdir, publish=chief) if status == "resume" else None
-        rundir.write_text(os.path.join(run_dir, "config.json"), config.to_json() + "\n")
+        rundir.write_json(os.path.join(run_dir, "config.json"),
+                          {**config.to_dict(), RECORDED: {"backend": backend(), "device": describe_device()}})
         rundir.write_json(os.path.join(run_dir, "class_names.json"), list(data.class_names))
         mixed = precision_policy(config.mixed_precision)
         model = _fit(config, data, run_dir, strategy, mixed, state, callbacks, state_dir=workdir)
