@@ -108,9 +108,9 @@ def check_fits(spec, *, batch_size=None, optimizer=None, momentum=0.9, activatio
 
 
 def _gpu_visible():
-    import tensorflow as tf
+    from keras_resnet_cifar.training.runtime import accelerators  # on the backend in use, TF or not
 
-    return bool(tf.config.list_physical_devices("GPU"))
+    return bool(accelerators())
 
 
 def _gib(value):

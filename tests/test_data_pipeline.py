@@ -92,12 +92,13 @@ def test_feeds_model_fit_of_the_builder(data):
 
 def test_mixup_mixes_labels_and_images_with_a_lambda_that_varies(data):
     # Would pass unnoticed if mixup stopped mixing (lambda fixed at 1, or labels mixed but not images).
-    plain = AugmentConfig(crop=False, hflip=False)
-    common = dict(num_classes=10, batch_size=8, training=True, augment=plain, normalize=False)
+    plain = DataConfig(augment={"crop": False, "hflip": False}, normalize=False)
+    mixing = plain.replace(augment={"mixup_alpha": 1.0})
+    common = dict(num_classes=10, batch_size=8, training=True)
     lambdas = []
     for seed in (0, 1, 2):
-        plain_batches = _take(make_dataset(data.train, seed=seed, **common), 5)
-        mixed_batches = _take(make_dataset(data.train, seed=seed, mixup_alpha=1.0, **common), 5)
+        plain_batches = _take(make_dataset(data.train, seed=seed, data=plain, **common), 5)
+        mixed_batches = _take(make_dataset(data.train, seed=seed, data=mixing, **common), 5)
         for (x0, y0), (x, y) in zip(plain_batches, mixed_batches):
             np.testing.assert_allclose(y.sum(axis=1), 1, atol=1e-5)
             soft = y.max(axis=1) < 1 - 1e-4  # rows mixed with a partner of another class

@@ -93,7 +93,7 @@ def test_smoke_run_writes_every_run_and_the_summary(image_folder, tmp_path, tmp_
         assert not list((results / name).glob("*.keras"))  # checkpoints stay in the scratch folder
     assert runs["table4b64-s0"]["batch_size"] == 64 and runs["mixup-s0"]["seed"] == 0
     config = json.loads((results / "mixup-s0" / "config.json").read_text())
-    assert config["data"]["mixup_alpha"] == 1.0 and config["optim"]["optimizer"] == "sgdn"
+    assert config["data"]["augment"]["mixup_alpha"] == 1.0 and config["optim"]["optimizer"] == "sgdn"
     assert config["optim"]["weight_decay"] == 1e-3 and config["optim"]["gamma"] == 0.9
     text = (results / "summary.txt").read_text()
     assert "table4: test accuracy" in text and "mixup: test accuracy" in text and text in result.stdout

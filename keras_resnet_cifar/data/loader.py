@@ -34,7 +34,7 @@ import keras
 import numpy as np
 
 from keras_resnet_cifar.config import DataConfig
-from keras_resnet_cifar.data.splits import check_batch_size, steps_per_epoch  # noqa: F401  (re-exported)
+from keras_resnet_cifar.data.splits import check_batching, steps_per_epoch  # noqa: F401  (re-exported)
 
 _ORDER, _BATCH = 1, 2  # stream tags of the SeedSequence keys
 
@@ -77,12 +77,7 @@ def make_loader(split, *, num_classes, batch_size, training, data=DataConfig(), 
         >>> loader = make_loader(data.train, num_classes=10, batch_size=128, training=True, data=DataConfig())
         >>> model.fit(loader, epochs=50, steps_per_epoch=steps_per_epoch(data.train, 128))
     """
-    check_batch_size(batch_size)
-    if not isinstance(data, DataConfig):
-        raise TypeError(f"data: received {type(data).__name__}; accepted: a DataConfig")
-    if len(split) == 0:
-        raise ValueError("split: received a split with 0 images; accepted: a non-empty split "
-                         "(val is empty when val_fraction=0)")
+    check_batching(split, batch_size, data)
     if workers is None:
         workers = max(1, min(16, os.cpu_count() or 1))
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:

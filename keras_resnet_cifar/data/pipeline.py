@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.data import augment as _aug
-from keras_resnet_cifar.data.splits import check_batch_size, steps_per_epoch  # noqa: F401  (re-exported)
+from keras_resnet_cifar.data.splits import check_batching, steps_per_epoch  # noqa: F401  (re-exported)
 
 
 def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(), seed=0, first_epoch=0,
@@ -29,12 +29,7 @@ def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(),
         >>> ds = make_dataset(data.train, num_classes=10, batch_size=128, training=True)
         >>> model.fit(ds, epochs=50, steps_per_epoch=steps_per_epoch(data.train, 128))
     """
-    check_batch_size(batch_size)
-    if not isinstance(data, DataConfig):
-        raise TypeError(f"data: received {type(data).__name__}; accepted: a DataConfig")
-    if len(split) == 0:
-        raise ValueError("split: received a split with 0 images; accepted: a non-empty split "
-                         "(val is empty when val_fraction=0)")
+    check_batching(split, batch_size, data)
     labels = tf.convert_to_tensor(split.labels, tf.int32)
     mixup_alpha = data.augment.mixup_alpha
     calls = parallel_calls or tf.data.AUTOTUNE

@@ -172,6 +172,18 @@ def steps_per_epoch(split, batch_size) -> int:
     return steps
 
 
+def check_batching(split, batch_size, data):
+    """What both input pipelines refuse: a bad batch size, a `data` that is not a DataConfig, an empty split."""
+    from keras_resnet_cifar.config import DataConfig
+
+    check_batch_size(batch_size)
+    if not isinstance(data, DataConfig):
+        raise TypeError(f"data: received {type(data).__name__}; accepted: a DataConfig")
+    if len(split) == 0:
+        raise ValueError("split: received a split with 0 images; accepted: a non-empty split "
+                         "(val is empty when val_fraction=0)")
+
+
 def check_batch_size(batch_size):
     """Refuse a batch size that is not an integer >= 1."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:

@@ -80,7 +80,8 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
     if len(split) == 0:
         raise ValueError("split: received a split with 0 images; accepted: a non-empty split")
     images = normalize_images(split.images, config)  # the test split fits in memory (10,000 images: 123 MB)
-    logits = predict_logits(model, images, batch_size=batch_size, tta=config.tta if tta is None else tta)
+    tta = config.tta if tta is None else bool(tta)
+    logits = predict_logits(model, images, batch_size=batch_size, tta=tta)
     labels = np.asarray(split.labels, np.int64)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

@@ -15,11 +15,11 @@ A run directory holds:
 import dataclasses
 import os
 import shutil
-import tempfile
 
 from keras_resnet_cifar.config import config_diff
-from keras_resnet_cifar.files import atomic_save, read_json, write_json, write_text  # noqa: F401  (re-exported)
 from keras_resnet_cifar.constants import CIFAR10_CLASSES
+from keras_resnet_cifar.files import atomic_save, read_json, write_json, write_text  # noqa: F401  (re-exported)
+from keras_resnet_cifar.paths import check_folder
 
 RUN_FILES = ("config.json", "class_names.json", "best.keras", "last.weights.h5", "history.csv",
              "metrics.json", "confusion.png", "history.png", "tensorboard", "weights", "backup",
@@ -125,19 +125,12 @@ def prepare(workdir, config, *, force=False):
         force: delete the run files of an earlier run first (other files stay).
 
     Raises:
-        PermissionError: the directory cannot be created or written.
+        NotADirectoryError, PermissionError: the directory cannot be created or written.
         FileExistsError: it holds a run with a different config (the differences listed).
     """
     workdir = os.fspath(workdir)
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        handle, probe = tempfile.mkstemp(prefix=".write-test.", dir=workdir)
-        os.close(handle)
-        os.remove(probe)
-    except OSError as error:
-        raise PermissionError(
-            f"workdir: cannot write to {workdir!r} ({error.strerror or error}); "
-            "pass a --workdir you can write to") from None
+    check_folder(workdir, "--workdir", "the run's files")
+    os.makedirs(workdir, exist_ok=True)
     if force:
         for name in RUN_FILES:
             path = os.path.join(workdir, name)

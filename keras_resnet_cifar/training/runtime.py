@@ -23,13 +23,13 @@ def backend():
 
 def describe_device():
     """One line naming the accelerator(s) or CPU, e.g. "1 x NVIDIA H100 80GB HBM3 (compute 9.0)"."""
-    names = [f"{name} (compute {capability})" if capability else name for name, capability in _accelerators()]
+    names = [f"{name} (compute {capability})" if capability else name for name, capability in accelerators()]
     if names:
         return ", ".join(f"{names.count(n)} x {n}" for n in dict.fromkeys(names))
     return f"CPU: {_cpu_name()} ({os.cpu_count()} logical cores)"
 
 
-def _accelerators():
+def accelerators():
     """[(name, "major.minor" or None)] of the GPUs the backend sees ([] on a CPU)."""
     if backend() == "tensorflow":
         import tensorflow as tf
@@ -67,7 +67,7 @@ def precision_policy(setting="auto"):
     """
     _check_choice("mixed_precision", setting, PRECISIONS)
     if setting == "auto":
-        gpus = _accelerators()
+        gpus = accelerators()
         setting = "on" if gpus and all(c is not None and _version(c) >= (7, 0) for _, c in gpus) else "off"
     return {"on": "mixed_float16", "off": "float32", "bf16": "mixed_bfloat16"}[setting]
 
