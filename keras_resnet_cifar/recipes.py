@@ -29,20 +29,19 @@ _FAST_COMMON = {
     "histogram_freq": 0,
 }
 
-# Epochs from training throughput in mixed bfloat16 on the 2-core AVX512_BF16 machine. Widths
-# 32-64-128-256: 562 images/s quiet (benchmarks/RESULTS.md, 80 s per 45,000-image epoch), so
-# 89 s per 50,000-image epoch; in train() under a load of ~4 (other jobs) it ran 438-444.
-# 48-96-192-384 trains at 0.34-0.35x the 32-wide network measured alternately in one process
-# (213 against 609 and 173 against 514 images/s, batch 256, load 3.3-3.7): about 197 images/s
-# quiet, 254 s per epoch. Each tier leaves >= 10% of its minutes for loading, graph tracing,
-# the test evaluation (two passes with TTA) and noise: 8 x 89 s = 12 min of 15; 12 x 254 s =
-# 51 min of 60.
+# Epochs from training throughput in mixed bfloat16 on the 2-core AVX512_BF16 machine, quiet
+# (benchmarks/RESULTS.md, "The fast recipe"): widths 32-64-128-256 train at 885 images/s in
+# train() at batch 256, 56.5 s per 50,000-image epoch (8 epochs took 462.7 s with loading and the
+# test evaluation). 48-96-192-384 trains at 0.34-0.35x the 32-wide network (measured alternately
+# in one process under load: 213 against 609 and 173 against 514 images/s), about 161 s per
+# epoch. Each tier leaves >= 8% of its minutes for loading, graph tracing, the test evaluation
+# (two passes with TTA) and noise: 14 x 56.5 s = 13.2 min of 15; 20 x 161 s = 54 min of 60.
 RECIPES = {
     "fast": {
         15: {**_FAST_COMMON, "model": {**_FAST_COMMON["model"], "channels": (32, 64, 128, 256)},
-             "optim": {**_FAST_COMMON["optim"], "epochs": 8, "warmup_epochs": 2}},
+             "optim": {**_FAST_COMMON["optim"], "epochs": 14, "warmup_epochs": 3}},
         60: {**_FAST_COMMON, "model": {**_FAST_COMMON["model"], "channels": (48, 96, 192, 384)},
-             "optim": {**_FAST_COMMON["optim"], "epochs": 12, "warmup_epochs": 3}},
+             "optim": {**_FAST_COMMON["optim"], "epochs": 20, "warmup_epochs": 4}},
     },
 }
 
@@ -61,7 +60,7 @@ def recipe_config(name, minutes=15, base=None):
 
     Example:
         >>> recipe_config("fast", 60).optim.epochs
-        12
+        20
     """
     from keras_resnet_cifar.config import TrainConfig
 
