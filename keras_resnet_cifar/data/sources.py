@@ -1,5 +1,4 @@
 """`load_data`: CIFAR-10 from tfds, an image-folder tree, an archive of one, or cifar-10-python.tar.gz."""
-import os
 import socket
 import threading
 from pathlib import Path
