@@ -4,7 +4,7 @@ Importing the package is cheap: TensorFlow and Keras load only when a name that
 needs them is first used, so `count_params` runs without them. On another Keras backend
 (KERAS_BACKEND=jax) the model, data loading and training never import TensorFlow.
 """
-import importlib
+from keras_resnet_cifar.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -37,13 +37,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'keras_resnet_cifar' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -1,14 +1,10 @@
 """The fast recipe resumes after kill -9 to the uninterrupted result, its weight average (EMA) included."""
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
-from test_train_resume import _epochs_logged, _h5_arrays, _history
+from test_train_resume import _epochs_logged, _h5_arrays, _history, kill_after_epochs
 
 # The fast recipe (bf16, onecycle per step, TTA, zero-init residual, no validation split) with a weight
 # average (EMA) on a tiny network.
@@ -59,18 +55,7 @@ def test_killed_fast_run_resumes_with_its_weight_average(tmp_path):
               "xt": rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), "yt": np.arange(20) % 10}
     np.savez(tmp_path / "arrays.npz", **arrays)
     killed = str(tmp_path / "killed")
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, killed, str(tmp_path / "arrays.npz")],
-                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 150
-        while _epochs_logged(killed) < 2 and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert child.poll() is None, f"the child ended before it could be killed: {child.stderr.read()[-2000:]}"
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
+    kill_after_epochs([_CHILD, killed, str(tmp_path / "arrays.npz")], killed)
     assert 2 <= _epochs_logged(killed) < 4
     backup = os.path.join(killed, "backup")
     saved = [name for name in os.listdir(backup) if name.endswith(".weights.h5")]

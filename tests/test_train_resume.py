@@ -53,6 +53,21 @@ def _epochs_logged(run):
         return len(list(csv.DictReader(handle)))
 
 
+def kill_after_epochs(argv, run, epochs=2, timeout=150):
+    """Run `python -c` with `argv` and SIGKILL it once `run`'s history.csv holds `epochs` epochs."""
+    child = subprocess.Popen([sys.executable, "-c", *argv], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while _epochs_logged(run) < epochs and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert child.poll() is None, f"the child ended before it could be killed: {child.stderr.read()[-2000:]}"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+
+
 def _h5_arrays(path):
     found = {}
     with h5py.File(path, "r") as handle:
@@ -74,18 +89,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     np.savez(tmp_path / "arrays.npz", **arrays)
     (tmp_path / "config.json").write_text(CONFIG.to_json())
     killed = str(tmp_path / "killed")
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path / "config.json"), killed,
-                              str(tmp_path / "arrays.npz")], env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 150
-        while _epochs_logged(killed) < 2 and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert child.poll() is None, f"the child ended before it could be killed: {child.stderr.read()[-2000:]}"
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
+    kill_after_epochs([_CHILD, str(tmp_path / "config.json"), killed, str(tmp_path / "arrays.npz")], killed)
     assert not os.path.exists(os.path.join(killed, "metrics.json"))
     assert 2 <= _epochs_logged(killed) < CONFIG.optim.epochs
 

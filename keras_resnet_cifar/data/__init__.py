@@ -9,7 +9,7 @@
 
 Names load on first use, so loading data and the NumPy loader never import TensorFlow.
 """
-import importlib
+from keras_resnet_cifar.lazy import lazy_exports
 
 _LAZY = {
     "AugmentConfig": "keras_resnet_cifar.config",
@@ -24,13 +24,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'keras_resnet_cifar.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
