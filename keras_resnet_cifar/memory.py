@@ -45,13 +45,14 @@ def estimate_bytes(spec, *, batch_size=None, optimizer=None, momentum=0.9, activ
     found = {"weights": weights, "build": 2 * weights}
     if batch_size is not None:
         slots = _SLOTS.get(optimizer, 0) if not (optimizer in ("sgd", "sgdn") and not momentum) else 0
-        found["training"] = weights * (2 + slots) + batch_size * activation_floats(spec) * activation_bytes
+        found["training"] = weights * (2 + slots) + batch_size * activation_floats(spec, count) * activation_bytes
     return found
 
 
-def activation_floats(spec):
-    """Floats one image's forward pass keeps for the backward pass (the module's formula)."""
-    rows = count_network(spec).rows
+def activation_floats(spec, count=None):
+    """Floats one image's forward pass keeps for the backward pass (the module's formula); `count` is
+    `count_network(spec)` when the caller has it."""
+    rows = (count or count_network(spec)).rows
     stem = rows[0]
     total = 2 * stem.output_size[0] * stem.output_size[1] * stem.width
     cin = stem.width

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import pytest
 
+from file_helpers import snapshot
+
 from keras_resnet_cifar.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,15 +29,6 @@ class _StopAfterFirstEpoch(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == 1:
             raise _Interrupt()
-
-
-def _files(folder):
-    found = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            with open(os.path.join(root, name), "rb") as handle:
-                found[os.path.relpath(os.path.join(root, name), folder)] = handle.read()
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +57,7 @@ def good_run(image_folder, tmp_path_factory):
 
     run = str(tmp_path_factory.mktemp("good") / "run")
     assert train(_config(image_folder, 1), run)["status"] == "finished"
-    return run, _files(run)
+    return run, snapshot(run)
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +163,7 @@ def test_cli_bad_input_exits_2_with_a_clear_message(case, image_folder, good_run
     if name == "tune_directory_unwritable" and not _read_only("/sys"):
         pytest.skip("needs a folder this process cannot write to (/sys)")
     good, before = good_run
-    interrupted_before = _files(interrupted)
+    interrupted_before = snapshot(interrupted)
     args = setup(str(tmp_path), image_folder, good, interrupted)
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env.pop("KERAS_RESNET_CIFAR_DEBUG", None)
@@ -182,7 +175,7 @@ def test_cli_bad_input_exits_2_with_a_clear_message(case, image_folder, good_run
     assert error, done.stderr[-3000:]
     for part in parts:
         assert part in done.stderr, (part, error)
-    assert _files(good) == before and _files(interrupted) == interrupted_before
+    assert snapshot(good) == before and snapshot(interrupted) == interrupted_before
 
 
 def test_api_resume_with_a_corrupt_checkpoint_stops_before_training_and_changes_nothing(interrupted, tmp_path):
@@ -192,10 +185,10 @@ def test_api_resume_with_a_corrupt_checkpoint_stops_before_training_and_changes_
     run = _copy_interrupted(interrupted, str(tmp_path),
                             lambda r: _truncate(os.path.join(r, "backup", "epoch_001.weights.h5")))
     config = TrainConfig.from_dict(read_json(os.path.join(run, "config.json")))
-    before = _files(run)
+    before = snapshot(run)
     with pytest.raises(ValueError, match=r"epoch_001\.weights\.h5 cannot be read.*--force"):
         train(config, run)
-    assert _files(run) == before
+    assert snapshot(run) == before
     assert train(config, run, force=True)["status"] == "finished"  # the way out works
 
 

@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from export_helpers import encode, rest_double, run_python, shared_export
+from file_helpers import snapshot
 
 
 @pytest.fixture(scope="module")
@@ -131,11 +132,6 @@ def _assert_refused(result, message):
     assert re.search(message, line), line
 
 
-def _snapshot(folder):
-    """{relative path: bytes} of every file under `folder`."""
-    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
-
-
 def _diverged_model(shared, tmp_path):
     """A run whose best.keras has NaN in one kernel and inf in a BatchNorm moving variance."""
     import keras
@@ -179,10 +175,10 @@ EXPORT_CASES = [
 def test_export_refuses_and_keeps_the_earlier_export(shared, tmp_path, case, make_source, extra, message):
     base = tmp_path / "saved_models"
     shutil.copytree(shared.base, base)
-    before, run_before = _snapshot(base), _snapshot(shared.run_dir)
+    before, run_before = snapshot(base), snapshot(shared.run_dir)
     source = make_source(shared, tmp_path)
     _assert_refused(_cli("export", source, "--name", "tiny", "--base", base, *extra), message)
-    assert _snapshot(base) == before and _snapshot(shared.run_dir) == run_before
+    assert snapshot(base) == before and snapshot(shared.run_dir) == run_before
 
 
 def test_export_api_refuses_non_finite_weights_and_writes_nothing(shared, tmp_path):

@@ -7,6 +7,8 @@ import keras
 import numpy as np
 import pytest
 
+from file_helpers import snapshot
+
 from keras_resnet_cifar.config import ModelConfig, OptimConfig, TrainConfig
 from keras_resnet_cifar.training.divergence import TrainingDiverged
 
@@ -40,15 +42,6 @@ class Poison(keras.callbacks.Callback):
             kernel.assign(np.full(kernel.shape, np.nan, np.float32))
 
 
-def _files(folder):
-    found = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            with open(os.path.join(root, name), "rb") as handle:
-                found[os.path.relpath(os.path.join(root, name), folder)] = handle.read()
-    return found
-
-
 def test_nan_mid_run_raises_names_epoch_and_batch_and_keeps_only_finite_checkpoints(data, tmp_path):
     from keras_resnet_cifar.training.train import train
 
@@ -71,10 +64,10 @@ def test_nan_mid_run_raises_names_epoch_and_batch_and_keeps_only_finite_checkpoi
     assert sorted(os.listdir(os.path.join(run, "backup"))) == ["epoch_001.weights.h5", "state.json"]
 
     # Rerunning the same settings refuses at once and changes nothing; --force starts over.
-    before = _files(run)
+    before = snapshot(run)
     with pytest.raises(TrainingDiverged, match="diverged earlier.*--force"):
         train(CONFIG, run, data=data)
-    assert _files(run) == before
+    assert snapshot(run) == before
     metrics = train(CONFIG.replace(optim={"epochs": 1}), run, data=data, force=True)
     assert metrics["status"] == "finished" and not os.path.exists(os.path.join(run, "diverged.json"))
 

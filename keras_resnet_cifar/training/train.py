@@ -115,23 +115,15 @@ def make_datasets(config, data, first_epoch=0):
     Example:
         >>> train_ds, val_ds, steps = make_datasets(config, data)
     """
-    if backend() != "tensorflow":
-        return _numpy_datasets(config, data, first_epoch)
-    from keras_resnet_cifar.data import make_dataset, steps_per_epoch
+    from keras_resnet_cifar.data import steps_per_epoch
 
+    if backend() == "tensorflow":
+        from keras_resnet_cifar.data.pipeline import make_dataset as make
+    else:  # the same recipe from the NumPy loader, for the backends without TensorFlow
+        from keras_resnet_cifar.data.loader import make_loader as make
     common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, data=config.data)
-    train_ds = make_dataset(data.train, training=True, seed=config.seed, first_epoch=first_epoch, **common)
-    val_ds = make_dataset(data.val, training=False, **common) if len(data.val.labels) else None
-    return train_ds, val_ds, steps_per_epoch(data.train, config.optim.batch_size)
-
-
-def _numpy_datasets(config, data, first_epoch):
-    """`make_datasets` on the backends without TensorFlow: the same recipe, from the NumPy loader."""
-    from keras_resnet_cifar.data.loader import make_loader, steps_per_epoch
-
-    common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, data=config.data)
-    train_ds = make_loader(data.train, training=True, seed=config.seed, first_epoch=first_epoch, **common)
-    val_ds = make_loader(data.val, training=False, **common) if len(data.val.labels) else None
+    train_ds = make(data.train, training=True, seed=config.seed, first_epoch=first_epoch, **common)
+    val_ds = make(data.val, training=False, **common) if len(data.val.labels) else None
     return train_ds, val_ds, steps_per_epoch(data.train, config.optim.batch_size)
 
 
