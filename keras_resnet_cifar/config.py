@@ -23,7 +23,8 @@ ModelConfig = ResNetSpec  # the model config is the network's spec
 RECORDED = "recorded"  # config.json's key for what a run recorded beside its config (backend, device): not a setting
 
 OPTIMIZERS = ("sgd", "sgdn", "adagrad", "adadelta", "adam", "adamw")
-SCHEDULES = ("exp", "step", "cosine_restarts", "plateau", "cosine", "constant", "onecycle")
+SCHEDULES = ("exp", "step", "cosine_restarts", "plateau", "cosine", "constant", "onecycle", "triangular")
+PAD_MODES = ("zeros", "reflect")
 PRECISIONS = ("auto", "on", "off", "bf16")
 SWITCHES = ("auto", "on", "off")
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
@@ -47,7 +48,11 @@ class AugmentConfig(Config):
 
     crop: bool = option(True, Bool(), "random crop of the input size after zero padding, per image (default on)")
     pad: int = option(4, Int(0), "zero padding on each side before the crop (default 4)")
+    pad_mode: str = option("zeros", Choice(PAD_MODES), "what the crop's padding holds: zeros (default), or "
+                           "reflect (the image mirrored at its border, airbench's translation)")
     hflip: bool = option(True, Bool(), "random left-right flip, p = 0.5 (default on)")
+    alternate_flip: bool = option(False, Bool(), "with hflip: each image is mirrored on alternate epochs, its first "
+                                  "epoch's choice drawn once from the seed, instead of p = 0.5 every epoch (airbench)")
     vflip: bool = option(False, Bool(), "random upside-down flip, p = 0.5 (default off: CIFAR objects are upright)")
     noise_std: float = option(0.0, _NON_NEGATIVE, "Gaussian noise std on normalized pixels (default 0; the study's "
                                                   "var = 1 is 1.0)")
@@ -77,6 +82,8 @@ class DataConfig(Config):
                         "per-channel std in [0, 1] units")
     tta: bool = option(False, Bool(), "test-time augmentation: average each test image's logits with its "
                                       "horizontal mirror's (default off)")
+    tta_translate: int = option(0, Int(0), "test-time augmentation: also average the views shifted by +-N pixels "
+                                "both ways (reflect padding), half the weight for the shifts (airbench: 1; default 0)")
     augment: AugmentConfig = section(AugmentConfig, "augmentation")
 
     def pixel_affine(self):
@@ -106,6 +113,20 @@ class OptimConfig(Config):
                                                       "decoupled")
     decoupled_weight_decay: bool = option(False, Bool(), "decay in the optimizer (w -= lr * wd * w) instead of an "
                                                          "L2 loss; adamw always is")
+    reference_batch: int | None = option(None, Optional(Int(1)), "sgd/sgdn: lr and weight_decay per N examples "
+                                         "(airbench's decoupled form): Keras lr = lr * batch / (N * (1 + 1 / (1 - "
+                                         "momentum))), and weight_decay / lr is added to every trainable variable's "
+                                         "gradient (PyTorch's coupled decay, biases and BN included); default "
+                                         "null: lr is Keras's and weight_decay as below")
+    bn_bias_lr_scale: float = option(1.0, Real("a number > 0", lambda v: v > 0), "sgd/sgdn: learning-rate factor "
+                                     "of the BatchNorm offsets (beta); their decay is divided by it, so it scales "
+                                     "the step only (airbench: 64)")
+    whiten_bias_epochs: int | None = option(None, Optional(Int(0)), "sgd/sgdn: train the whitening stem's bias "
+                                            "for the first N epochs only, then freeze it (airbench: 3; default "
+                                            "null: all epochs)")
+    lookahead_every: int = option(0, Int(0), "lookahead every N steps (airbench: 5; default 0: off): average = a * "
+                                  "average + (1 - a) * weights, then weights = average, a = 0.95**N * (step / "
+                                  "total)**3, every N steps and at the end of each epoch")
     label_smoothing: float = option(0.0, _FRACTION, "label smoothing of the cross-entropy (default 0)")
     schedule: str = option("exp", Choice(SCHEDULES), f"{', '.join(SCHEDULES)} (default exp; onecycle: per step, "
                            "linear from 0 to lr over warmup_epochs, then linear to 0 at the end)")
@@ -119,6 +140,12 @@ class OptimConfig(Config):
     min_lr: float = option(0.0, _NON_NEGATIVE, "cosine schedules' floor (default 0)")
     plateau_patience: int = option(3, Int(1), "plateau: epochs without a val-loss gain (default 3)")
     plateau_factor: float = option(0.5, Real("0 < factor < 1", lambda v: 0 < v < 1), "plateau: factor (default 0.5)")
+    lr_peak_fraction: float = option(0.23, Real("a number in (0, 1)", lambda v: 0 < v < 1), "triangular: share of "
+                                     "the steps spent rising to lr (default 0.23)")
+    lr_start_factor: float = option(0.2, _NON_NEGATIVE, "triangular: rate at step 0 as a multiple of lr "
+                                                        "(default 0.2)")
+    lr_end_factor: float = option(0.07, _NON_NEGATIVE, "triangular: rate at the last step as a multiple of lr "
+                                                       "(default 0.07)")
     warmup_epochs: int = option(0, Int(0), "linear warmup before the schedule (default 0)")
     epochs: int = option(50, Int(1), "epochs to train (default 50)")
     batch_size: int = option(128, Int(1), "global batch, split over replicas (default 128)")
@@ -129,12 +156,45 @@ class OptimConfig(Config):
                                                  "validation accuracy (default off)", aliases=("--early-stopping",))
 
     def validate(self):
+        grouped = {"reference_batch": self.reference_batch is not None, "bn_bias_lr_scale": self.bn_bias_lr_scale != 1,
+                   "whiten_bias_epochs": self.whiten_bias_epochs is not None}
+        for name, used in grouped.items():
+            if used and self.optimizer not in ("sgd", "sgdn"):
+                raise ValueError(f"optim.{name}: set with optimizer {self.optimizer!r}; accepted: optimizer sgd or "
+                                 f"sgdn, or {name} left at its default (--{name.replace('_', '-')}, --optimizer)")
+        if self.reference_batch is not None and self.decoupled_weight_decay:
+            raise ValueError("optim.decoupled_weight_decay: received true with reference_batch set, whose weight "
+                             "decay is PyTorch's coupled one; accepted: one of the two (--decoupled-weight-decay, "
+                             "--reference-batch)")
         if self.min_lr >= self.lr:
             raise ValueError(f"optim.min_lr: received {self.min_lr!r} for lr {self.lr!r}; accepted: 0 <= min_lr < lr "
                              "(--min-lr, --lr)")
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"optim.warmup_epochs: received {self.warmup_epochs} for {self.epochs} epochs; accepted: "
                              "fewer warmup epochs than epochs (--warmup-epochs, --epochs)")
+
+
+    def lr_factor(self):
+        """Keras learning rate per unit of `lr`: 1, or with `reference_batch` N the decoupled form's
+        batch / (N * (1 + 1 / (1 - momentum))) (airbench: 1.5 for lr 11.5 at batch 1024, momentum 0.85).
+
+        Example:
+            >>> round(OptimConfig(lr=11.5, momentum=0.85, batch_size=1024, reference_batch=1024).keras_lr(), 4)
+            1.5
+        """
+        if self.reference_batch is None:
+            return 1.0
+        return self.batch_size / (self.reference_batch * (1 + 1 / (1 - self.momentum)))
+
+    def keras_lr(self):
+        """The peak rate the Keras optimizer sees (`lr * lr_factor()`)."""
+        return self.lr * self.lr_factor()
+
+    def gradient_decay(self):
+        """With `reference_batch`: the coefficient c of the coupled decay g + c * w added in the optimizer
+        to every trainable variable (weight_decay / lr: the decay per step is then weight_decay * batch /
+        (N * (1 + 1 / (1 - momentum))) whatever the batch); else 0 (decay is the model's L2 or Keras's)."""
+        return self.weight_decay / self.lr if self.reference_batch is not None else 0.0
 
 
 @dataclasses.dataclass(frozen=True)

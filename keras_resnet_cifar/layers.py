@@ -31,6 +31,8 @@ def activation(spec, name):
         return keras.layers.LeakyReLU(negative_slope=coef, name=name)
     if kind == "elu":
         return keras.layers.ELU(alpha=coef, name=name)
+    if kind == "gelu":
+        return keras.layers.Activation("gelu", name=name)  # exact (erf), as PyTorch's nn.GELU()
     if coef == 1.0:
         return keras.layers.Activation("silu", name=name)
     return Swish(beta=coef, name=name)
@@ -75,6 +77,37 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(y, self.compute_dtype)
 
 
+@keras.saving.register_keras_serializable(package="keras_resnet_cifar")
+class DiracUniform(keras.initializers.Initializer):
+    """PyTorch's default conv init, uniform(+-1/sqrt(fan_in)), with the first min(in, out) filters set
+    to the identity (filter i passes input channel i through its centre tap), as airbench's `Conv`."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        kh, kw, cin, cout = shape
+        bound = (kh * kw * cin) ** -0.5
+        values = keras.random.uniform(shape, -bound, bound, dtype=dtype, seed=self.seed)
+        keep = min(cin, cout)
+        eye = keras.ops.pad(keras.ops.eye(keep, dtype=dtype)[None, None], [[kh // 2, kh - kh // 2 - 1],
+                            [kw // 2, kw - kw // 2 - 1], [0, cin - keep], [0, 0]])
+        return keras.ops.concatenate([eye, values[..., keep:]], axis=-1)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet_cifar")
+class PatchWhitening(keras.layers.Conv2D):
+    """The whitening stem: a kxk valid conv with bias whose kernel is not trained (set once by
+    `whitening.fit_whitening` from the training images, then saved with the model's weights)."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.kernel.trainable = False
+
+
 def batch_norm(spec, name, zero=False):
     """The spec's BN (learned scale unless `spec.bn_scale` is False); `zero`: scale starts at 0."""
     return FusedBatchNormalization(momentum=spec.bn_momentum, epsilon=spec.bn_epsilon, scale=spec.bn_scale,
@@ -85,6 +118,11 @@ def regularizer(spec):
     if spec.l1 == 0 and spec.l2 == 0:
         return None
     return keras.regularizers.L1L2(l1=spec.l1, l2=spec.l2)
+
+
+def kernel_init(spec):
+    """The spec's convolution initializer (`conv_init`)."""
+    return DiracUniform() if spec.conv_init == "dirac" else "he_normal"
 
 
 def conv(x, spec, filters, kernel, stride, name, zero=False):
@@ -107,5 +145,5 @@ def conv(x, spec, filters, kernel, stride, name, zero=False):
         padding = "valid"
     return keras.layers.Conv2D(
         filters, kernel, strides=stride, padding=padding, use_bias=False,
-        kernel_initializer="zeros" if zero else "he_normal", kernel_regularizer=regularizer(spec), name=name,
+        kernel_initializer="zeros" if zero else kernel_init(spec), kernel_regularizer=regularizer(spec), name=name,
     )(x)

@@ -2,9 +2,9 @@
 import keras
 
 from keras_resnet_cifar.blocks import residual_unit
-from keras_resnet_cifar.layers import activation, batch_norm, conv, regularizer
+from keras_resnet_cifar.layers import PatchWhitening, activation, batch_norm, conv, regularizer
 from keras_resnet_cifar.memory import check_fits
-from keras_resnet_cifar.spec import ResNetSpec, make_spec
+from keras_resnet_cifar.spec import ResNetSpec, ends_with_bn, make_spec, stem_width
 
 
 def stage_output_names(model_or_blocks):
@@ -63,21 +63,49 @@ def build_from_spec(spec: ResNetSpec) -> keras.Model:
     """Build the network a validated `ResNetSpec` describes (refused first if it cannot fit in memory)."""
     check_fits(spec)
     inputs = keras.Input(shape=spec.input_shape, name="images")
-    x = conv(inputs, spec, spec.stem_channels or spec.channels[0], 3, 1, "stem_conv")
-    x = activation(spec, "stem_act")(batch_norm(spec, "stem_bn")(x))
+    x = _stem(inputs, spec)
     for stage, (count, width) in enumerate(zip(spec.blocks, spec.channels)):
+        prefix = f"stage{stage + 1}"
+        if spec.stage_kind == "convpool":
+            x = _conv_pool_group(x, spec, width, spec.kernel_size[stage], prefix)
         for index in range(count):
-            stride = 2 if stage > 0 and index == 0 else 1
-            x = residual_unit(x, spec, width, spec.kernel_size[stage], stride,
-                              f"stage{stage + 1}_block{index + 1}")
-        x = keras.layers.Identity(name=f"stage{stage + 1}_out")(x)
-    if spec.block_order == "e":
+            stride = 2 if spec.stage_kind == "residual" and stage > 0 and index == 0 else 1
+            x = residual_unit(x, spec, width, spec.kernel_size[stage], stride, f"{prefix}_block{index + 1}")
+        x = keras.layers.Identity(name=f"{prefix}_out")(x)
+    if ends_with_bn(spec):
         x = activation(spec, "final_act")(batch_norm(spec, "final_bn")(x))
-    x = keras.layers.AveragePooling2D(spec.pool_size, name="pool")(x)
+    pool = keras.layers.MaxPooling2D if spec.head == "maxpool" else keras.layers.AveragePooling2D
+    x = pool(spec.pool_size, name="pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    logits = keras.layers.Dense(spec.num_classes, kernel_regularizer=regularizer(spec), name="logits")(x)
-    depth = 2 + 2 * sum(spec.blocks)
-    return keras.Model(inputs, logits, name=spec.name or f"resnet{depth}")
+    logits = keras.layers.Dense(spec.num_classes, use_bias=spec.head_bias, kernel_regularizer=regularizer(spec),
+                                name="logits")(x)
+    if spec.output_scale != 1.0:
+        logits = keras.layers.Rescaling(spec.output_scale, name="logits_scale")(logits)
+    return keras.Model(inputs, logits, name=spec.name or _default_name(spec))
+
+
+def _default_name(spec):
+    if spec.stage_kind == "convpool":
+        return f"convpool{1 + 2 * len(spec.blocks) + 2 * sum(spec.blocks) + (spec.stem == 'conv')}"
+    return f"resnet{2 + 2 * sum(spec.blocks)}"
+
+
+def _stem(inputs, spec):
+    if spec.stem == "whiten":
+        k = spec.whiten_kernel
+        x = PatchWhitening(stem_width(spec), k, padding="valid", use_bias=True, name="stem_whiten")(inputs)
+        return activation(spec, "stem_act")(x)
+    x = conv(inputs, spec, stem_width(spec), 3, 1, "stem_conv")
+    return activation(spec, "stem_act")(batch_norm(spec, "stem_bn")(x))
+
+
+def _conv_pool_group(x, spec, width, kernel, name):
+    """conv -> maxpool 2 -> BN -> act -> conv -> BN -> act: one airbench/ResNet-9 group, halving the size."""
+    x = conv(x, spec, width, kernel, 1, f"{name}_conv1")
+    x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+    x = activation(spec, f"{name}_act1")(batch_norm(spec, f"{name}_bn1")(x))
+    x = conv(x, spec, width, kernel, 1, f"{name}_conv2")
+    return activation(spec, f"{name}_act2")(batch_norm(spec, f"{name}_bn2")(x))
 
 
 def load_model(path, **kwargs):

@@ -28,7 +28,22 @@ ACTIVATIONS = {
     "elu": ("elu", 1.0),  # alpha
     "swish": ("swish", 1.0),  # beta in x * sigmoid(beta * x)
     "silu": ("swish", 1.0),
+    "gelu": ("gelu", None),  # exact (erf) GELU, PyTorch's nn.GELU default; airbench's activation
 }
+
+# The two kinds of stage (`stage_kind`), and the two stems (`stem`).
+STAGE_KINDS = {
+    "residual": "residual units, the first of every stage after the first at stride 2 (the study's ResNets)",
+    "convpool": "conv3x3 -> maxpool 2 -> BN -> act -> conv3x3 -> BN -> act, then `blocks` residual units "
+                "(airbench: 0 each; ResNet-9: 1 after groups 1 and 3)",
+}
+STEMS = {
+    "conv": "conv3x3 (no bias) -> BN -> act",
+    "whiten": "patch whitening: a frozen kxk conv (valid padding, 2*3*k*k filters, with a trained bias) set from the "
+              "eigenvectors of the training patches' covariance, then act (airbench)",
+}
+HEADS = ("avgpool", "maxpool")
+CONV_INITS = ("he_normal", "dirac")
 
 _ORDER = Choice(BLOCK_ORDERS, aliases={v: k for k, v in BLOCK_ORDERS.items()},
                 describe=", ".join(f"{k!r} ({v!r})" for k, v in BLOCK_ORDERS.items()))
@@ -67,12 +82,38 @@ def resolve_activation(name, coef=None):
     return canonical, coef
 
 
-def stage_sizes(size, num_stages):
-    """Spatial size after each stage: stage 1 keeps it, every later one halves it (rounding up)."""
+def stage_sizes(size, num_stages, kind="residual"):
+    """Spatial size after each stage. Residual stages: stage 1 keeps it, every later one halves it
+    (rounding up, a stride-2 conv padded by one). Conv-pool groups: each halves it (rounding down,
+    a 2x2 max pool)."""
+    if kind == "convpool":
+        sizes = [size // 2]
+        for _ in range(1, num_stages):
+            sizes.append(sizes[-1] // 2)
+        return sizes
     sizes = [size]
     for _ in range(1, num_stages):
         sizes.append(-(-sizes[-1] // 2))
     return sizes
+
+
+def stem_size(spec, size):
+    """Spatial size after the stem: kept by the padded conv3x3, size - k + 1 after the valid whitening conv."""
+    return size - spec.whiten_kernel + 1 if spec.stem == "whiten" else size
+
+
+def stem_width(spec):
+    """Channels out of the stem: 2 * c * k * k for whitening (each eigenvector and its negative), else
+    `stem_channels` or channels[0]."""
+    if spec.stem == "whiten":
+        return 2 * spec.input_shape[2] * spec.whiten_kernel ** 2
+    return spec.stem_channels or spec.channels[0]
+
+
+def ends_with_bn(spec):
+    """Whether the network ends with BN + act before the head: full pre-activation units (order e) leave
+    their sum unnormalized, so the last unit needs them."""
+    return spec.block_order == "e" and sum(spec.blocks) > 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +127,8 @@ class ResNetSpec(Config):
 
     PATH: ClassVar[str] = "model"
 
-    blocks: tuple = option((3, 3, 2, 3), Sequence(Int(1)), "residual units per stage, e.g. 3 3 2 3")
+    blocks: tuple = option((3, 3, 2, 3), Sequence(Int(0)), "residual units per stage, e.g. 3 3 2 3 (>= 1 each "
+                           "for residual stages; after each group for conv-pool stages, e.g. 0 0 0)")
     channels: tuple = option((64, 128, 128, 256), Sequence(Int(1)), "width per stage, e.g. 64 128 128 256")
     kernel_size: tuple = option(3, Sequence(_Odd(), scalar_ok=True, what="an odd integer, or one per stage"),
                                 "odd kernel size, one or one per stage (default 3)")
@@ -114,9 +156,29 @@ class ResNetSpec(Config):
                                           "airbench")
     stem_channels: int | None = option(None, Optional(Int(1)), "width of the stem convolution (default channels[0]; "
                                        "another width gives stage 1's first unit a projection shortcut)")
+    # The CIFAR-10 time-to-accuracy records' family (KellerJordan/cifar10-airbench, Page 2018's ResNet-9).
+    stem: str = option("conv", Choice(STEMS), "; ".join(f"{k}: {v}" for k, v in STEMS.items()))
+    whiten_kernel: int = option(2, Int(1), "whitening stem: patch size k (default 2)")
+    stage_kind: str = option("residual", Choice(STAGE_KINDS), "; ".join(f"{k}: {v}" for k, v in STAGE_KINDS.items()))
+    head: str = option("avgpool", Choice(HEADS), "pooling before the dense head, window and stride pool_size "
+                                                 "(airbench: maxpool 3)")
+    head_bias: bool = option(True, Bool(), "bias in the dense head (airbench: none)")
+    output_scale: float = option(1.0, Real("a number > 0", lambda v: v > 0), "factor on the logits (airbench: 1/9)")
+    conv_init: str = option("he_normal", Choice(CONV_INITS), "convolution kernels: he_normal, or dirac: PyTorch's "
+                            "default uniform(+-1/sqrt(fan_in)) with the first min(in, out) filters the identity "
+                            "(airbench)")
 
     def validate(self):
         blocks, channels = self.blocks, self.channels
+        if self.stage_kind == "residual" and min(blocks, default=1) < 1:
+            raise ValueError(f"model.blocks: received {list(blocks)}; accepted: >= 1 unit per residual stage (0 is "
+                             "accepted with stage_kind 'convpool', whose groups need no unit) (--blocks)")
+        if self.stem == "whiten" and self.stem_channels is not None:
+            raise ValueError(f"model.stem_channels: received {self.stem_channels!r} with stem 'whiten', whose width "
+                             "is 2 * channels * k * k; accepted: null with that stem (--stem-channels, --stem)")
+        if self.stem == "whiten" and self.whiten_kernel >= min(self.input_shape[:2]):
+            raise ValueError(f"model.whiten_kernel: received {self.whiten_kernel} for images "
+                             f"{list(self.input_shape)}; accepted: smaller than the image (--whiten-kernel)")
         if len(blocks) != len(channels):
             raise ValueError(
                 f"model.blocks and model.channels: received {len(blocks)} and {len(channels)} entries "
@@ -130,13 +192,13 @@ class ResNetSpec(Config):
         object.__setattr__(self, "kernel_size", kernels)
         object.__setattr__(self, "activation_coef", resolve_activation(self.activation, self.activation_coef)[1])
         for axis, size in zip(("height", "width"), self.input_shape[:2]):
-            final = stage_sizes(size, len(blocks))[-1]
+            final = stage_sizes(stem_size(self, size), len(blocks), self.stage_kind)[-1]
             if final < self.pool_size:
+                halvings = len(blocks) - (self.stage_kind == "residual")
                 raise ValueError(
                     f"model.input_shape: received {list(self.input_shape)}: its {axis} {size} shrinks to {final} "
-                    f"after {len(blocks)} stages ({len(blocks) - 1} of stride 2), smaller than pool_size="
-                    f"{self.pool_size}; accepted: a {axis} of at least {self.pool_size * 2 ** (len(blocks) - 1)}, "
-                    "fewer stages, or a smaller pool_size")
+                    f"after the stem and {len(blocks)} stages ({halvings} halving it), smaller than pool_size="
+                    f"{self.pool_size}; accepted: a larger {axis}, fewer stages, or a smaller pool_size")
         if self.zero_init_residual and not self.bn_scale and self.block_order in ("a", "c", "d"):
             raise ValueError(
                 f"model.zero_init_residual: block order {self.block_order!r} ends each residual branch with a BN, "

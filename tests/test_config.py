@@ -144,4 +144,4 @@ def test_train_and_tune_take_a_recipe_as_the_base_and_flags_win(capsys):
         train_config(parser.parse_args(["train", "--minutes", "60"]))
     args = parser.parse_args(["tune", "--recipe", "fast", "--stages", "2", "--widths", "8", "16"])
     tuned = config_from_args(args)  # what each trial trains with, before the search sets its architecture
-    assert tuned.optim.schedule == "onecycle" and tuned.optim.label_smoothing == 0.2 and tuned.data.tta
+    assert tuned.optim.schedule == "triangular" and tuned.optim.label_smoothing == 0.2 and tuned.data.tta

@@ -70,7 +70,9 @@ def test_ema_momentum_comes_from_the_config_field_and_is_checked():
 
     assert OptimConfig().ema_momentum == 0.0 and not make_optimizer(OptimConfig()).use_ema
     optim = recipe_config("fast", 15).replace(optim={"ema_momentum": 0.99}).optim
-    optimizer = make_optimizer(optim)
+    with pytest.raises(ValueError, match="whiten_bias_epochs: the freezing step needs steps_per_epoch"):
+        make_optimizer(optim)
+    optimizer = make_optimizer(optim, steps_per_epoch=48)  # the recipe freezes the whitening bias at a step
     assert optimizer.use_ema and optimizer.ema_momentum == optim.ema_momentum > 0
     with pytest.raises(ValueError, match=r"optim.ema_momentum: received 1.0; accepted: a number in \[0, 1\)"):
         optim.replace(ema_momentum=1.0)
@@ -94,6 +96,24 @@ def test_tta_averages_the_flipped_and_unflipped_logits():
     np.testing.assert_allclose(predict_logits(model, dataset, batch_size=2, tta=True), (plain + mirrored) / 2, rtol=1e-5, atol=1e-5)
 
 
+def test_tta_translate_averages_mirrored_shifted_views_with_reflect_padding():
+    from keras_resnet_cifar.training.evaluate import predict_logits
+
+    x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
+    model = _flip_sensitive_model()
+
+    def mirror_mean(v):
+        return (model.predict(v, verbose=0) + model.predict(v[:, :, ::-1], verbose=0)) / 2
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    up_left, down_right = padded[:, :32, :32], padded[:, 2:, 2:]
+    assert not np.allclose(mirror_mean(up_left), mirror_mean(x))
+    expected = (mirror_mean(x) + (mirror_mean(up_left) + mirror_mean(down_right)) / 2) / 2
+    np.testing.assert_allclose(predict_logits(model, x, tta=True, translate=1), expected, rtol=1e-5, atol=1e-5)
+    plain = (model.predict(x, verbose=0) + (model.predict(up_left, verbose=0) + model.predict(down_right, verbose=0))
+             / 2) / 2
+    np.testing.assert_allclose(predict_logits(model, x, translate=1), plain, rtol=1e-5, atol=1e-5)
+
+
 def test_evaluate_model_reports_the_tta_loss():
     from keras_resnet_cifar.data import Split
     from keras_resnet_cifar.training.evaluate import evaluate_model
@@ -110,7 +130,7 @@ def test_evaluate_model_reports_the_tta_loss():
     assert evaluate_model(model, split, ["a", "b"], data_config=config)["tta"] is False
 
 
-@pytest.mark.parametrize("minutes", [15, 60])
+@pytest.mark.parametrize("minutes", [5, 15, 60])
 def test_recipe_resolves_to_a_config_train_accepts(minutes):
     from keras_resnet_cifar.params import count_network
     from keras_resnet_cifar.recipes import recipe_config
@@ -118,8 +138,9 @@ def test_recipe_resolves_to_a_config_train_accepts(minutes):
     base = TrainConfig(data=DataConfig(source="somewhere.tar.gz"), seed=3)
     config = recipe_config("fast", minutes, base=base)  # a TrainConfig checks itself
     assert (config.seed, config.data.source) == (3, "somewhere.tar.gz")
-    assert config.data.val_fraction == 0 and config.data.tta and config.optim.schedule == "onecycle"
-    assert config.model.zero_init_residual and config.mixed_precision == "bf16"
+    assert config.data.val_fraction == 0 and config.data.tta and config.optim.schedule == "triangular"
+    assert config.model.stem == "whiten" and config.model.stage_kind == "convpool"
+    assert config.optim.reference_batch == 1024 and config.mixed_precision == "bf16"
     assert count_network(config.model).trainable < 5_000_000
     assert TrainConfig.from_json(config.to_json()) == config  # a recipe run's config.json reads back
 
@@ -129,5 +150,5 @@ def test_unknown_recipes_and_budgets_are_refused():
 
     with pytest.raises(ValueError, match="recipe: received 'slow'"):
         recipe_config("slow")
-    with pytest.raises(ValueError, match="minutes: received 30.*15, 60"):
+    with pytest.raises(ValueError, match="minutes: received 30.*5, 15, 60"):
         recipe_config("fast", 30)

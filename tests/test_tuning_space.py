@@ -109,3 +109,32 @@ def test_fast_count_equals_the_public_counters(stages, blocks, channels, order, 
     options = {k: v for k, v in arch.items() if k not in ("blocks", "channels")}
     assert space.count(values) == (count_params(arch["blocks"], arch["channels"], **options),
                                    count_macs(arch["blocks"], arch["channels"], **options))
+
+
+def test_the_fast_recipe_space_searches_the_convpool_family_under_the_budget():
+    from keras_resnet_cifar.recipes import recipe_config
+    from keras_resnet_cifar.spec import ResNetSpec
+
+    config = recipe_config("fast", 15)
+    space = SearchSpace.create(config, widths=(64, 128, 256, 384))
+    assert space.stages == (3,) and space.blocks == (0, 1)  # the recipe's 3 groups, 0-1 units after each
+    assert space.architecture(space.default)["blocks"] == [0, 0, 0]
+    assert space.architecture(space.default)["channels"] == [64, 256, 256]
+    ninelike = {**space.default, "blocks_1": 1, "blocks_3": 1, "channels_2": 384, "channels_3": 384}
+    params, _ = space.count(ninelike)
+    trial = space.train_config(ninelike, config)  # the recipe's stem, groups and head are kept
+    assert (trial.model.stem, trial.model.stage_kind, trial.model.blocks) == ("whiten", "convpool", (1, 0, 1))
+    from keras_resnet_cifar.params import count_network
+    assert isinstance(trial.model, ResNetSpec) and count_network(trial.model).trainable == params
+    assert space.is_feasible(ninelike) == (params <= 5_000_000)
+    with pytest.raises(ValueError, match=r"blocks: received \[0, 2\]; accepted: .*integers >= 1"):
+        SearchSpace.create(TrainConfig(), blocks=(0, 2))  # residual stages need a unit each
+
+
+def test_tune_refuses_an_explicit_val_fraction_of_zero(capsys):
+    from keras_resnet_cifar.cli import main
+
+    code = main(["tune", "--preset", "tiny", "--val-fraction", "0", "--max-trials", "1", "--directory", "/nonexistent"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--val-fraction: received 0" in err and "validation accuracy" in err
+    assert "Traceback" not in err

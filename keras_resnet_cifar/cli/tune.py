@@ -1,7 +1,7 @@
 """`keras-resnet-cifar tune`: AutoML search with Keras Tuner under the trainable-parameter budget."""
 import os
 
-from keras_resnet_cifar.cli.options import add_config_args, config_from_args
+from keras_resnet_cifar.cli.options import add_config_args, config_changes, config_from_args
 
 # Settings the search space opens or fixes: their flags are the space's (one value fixes, several search).
 _SEARCHED = ("blocks", "channels", "kernel_size", "block_order", "activation", "optimizer", "lr", "weight_decay",
@@ -30,9 +30,10 @@ def register(subparsers):
     budget.add_argument("--max-params", type=float, default=5e6, help="trainable parameters (default 5e6)")
     budget.add_argument("--max-macs", type=float, help="multiply-accumulates per image (default: no limit)")
     space = parser.add_argument_group("space (one value fixes a dimension, several open it)")
-    space.add_argument("--stages", type=int, nargs="+", default=[4], help="numbers of stages (default 4)")
-    space.add_argument("--blocks", type=int, nargs="+", default=[1, 8], metavar="N",
-                       help="MIN MAX residual units per stage (default 1 8)")
+    space.add_argument("--stages", type=int, nargs="+", help="numbers of stages (default: the model's, e.g. 4 for "
+                       "the study's ResNets, 3 for the fast recipe)")
+    space.add_argument("--blocks", type=int, nargs="+", metavar="N",
+                       help="MIN MAX residual units per stage (default 1 8; 0 1 after conv-pool groups)")
     space.add_argument("--widths", type=int, nargs="+", help="widths a stage may take "
                        "(default 16 32 48 64 96 128 192 256 384 512)")
     space.add_argument("--kernel-sizes", type=int, nargs="+", help="default: the training config's (3)")
@@ -78,9 +79,15 @@ def run(args):
     from keras_resnet_cifar.tuning.search import run_search
 
     config = config_from_args(args)
-    if config.data.val_fraction == 0:  # e.g. the fast recipe trains on all images; a search ranks on validation
+    if config.data.val_fraction == 0:
+        if config_changes(args).get("data", {}).get("val_fraction") == 0:  # asked for: refused, never rewritten
+            raise ValueError("--val-fraction: received 0; accepted: a fraction in (0, 1), e.g. 0.1: trials are "
+                             "ranked on validation accuracy, which needs held-out training images (the test split "
+                             "is never used to choose)")
+        # the base trains on all images (e.g. the fast recipe): a search needs a validation split, said aloud
         config = config.replace(data={"val_fraction": 0.1})
-        print("tune: trials are ranked on a validation split: val_fraction 0 -> 0.1")
+        print("tune: trials are ranked on a validation split: the recipe's val_fraction 0 -> 0.1 "
+              "(pass --val-fraction to choose another)")
     space = space_from_args(args, config)
     epochs = args.epochs or (9 if args.tuner == "hyperband" else 3)
     saved = {name: os.environ.get(name) for name in _ENV}

@@ -44,31 +44,37 @@ def column_table(images):
     return tf.concat([columns, tf.zeros_like(columns[:1])], 0)
 
 
-def crop_and_flip_table(table, index, image_shape, pad, hflip, vflip, seed):
-    """Images `index` of a `column_table`, each cropped after zero-padding `pad`, then flipped (p = 0.5).
+def crop_and_flip_table(table, index, image_shape, pad, hflip, vflip, seed, reflect=False, hflip_mask=None):
+    """Images `index` of a `column_table`, each cropped after padding `pad`, then flipped (p = 0.5).
 
     A crop shifts the window by (dy, dx) in [-pad, pad]; a flip reverses the window's row or column
-    order (crop, then flip). Sources outside the image read the zero row.
+    order (crop, then flip). Sources outside the image read the zero row, or with `reflect` the
+    image mirrored at its border (pixel -1 is pixel 1). `hflip_mask` (bool per image), when given,
+    says which images are mirrored left-right instead of a p = 0.5 draw.
     """
     height, width, channels = image_shape
     batch = tf.shape(index)[0]
     seeds = tf.random.experimental.stateless_split(seed, 3)
     shift = tf.random.stateless_uniform([2, batch], seeds[0], -pad, pad + 1, dtype=tf.int32)
-    columns = _shifted_rows(table, index, width, shift[1], hflip, seeds[1])  # (B * W, H * C)
+    columns = _shifted_rows(table, index, width, shift[1], hflip, seeds[1], reflect, hflip_mask)  # (B * W, H * C)
     images = tf.transpose(tf.reshape(columns, [batch, width, height, channels]), [0, 2, 1, 3])
     rows = tf.reshape(images, [batch * height, width * channels])
     rows = tf.concat([rows, tf.zeros_like(rows[:1])], 0)
-    out = _shifted_rows(rows, tf.range(batch), height, shift[0], vflip, seeds[2])
+    out = _shifted_rows(rows, tf.range(batch), height, shift[0], vflip, seeds[2], reflect)
     return tf.reshape(out, [batch, height, width, channels])
 
 
-def _shifted_rows(table, index, size, shift, flip, seed):
-    """Rows index * size + (i + shift) of `table` for i in 0..size-1 (reversed where flipped), else the last row."""
+def _shifted_rows(table, index, size, shift, flip, seed, reflect=False, mask=None):
+    """Rows index * size + (i + shift) of `table` for i in 0..size-1 (reversed where flipped), else the last row
+    (or, with `reflect`, the row mirrored back inside)."""
     position = tf.range(size)[None]
     if flip:
-        flipped = tf.random.stateless_uniform([tf.shape(index)[0]], seed) < 0.5
+        flipped = tf.random.stateless_uniform([tf.shape(index)[0]], seed) < 0.5 if mask is None else mask
         position = tf.where(flipped[:, None], size - 1 - position, position)
     source = position + shift[:, None]
+    if reflect:
+        source = tf.abs(source)
+        source = tf.where(source >= size, 2 * (size - 1) - source, source)
     inside = (source >= 0) & (source < size)
     zero_row = tf.shape(table)[0] - 1
     return tf.gather(table, tf.reshape(tf.where(inside, index[:, None] * size + source, zero_row), [-1]))
@@ -147,12 +153,14 @@ def augment_batch(images, data, seed):
     return augment_table(column_table(images), tf.range(batch), images.shape[1:], data, seed)
 
 
-def augment_table(table, index, image_shape, data, seed):
-    """`augment_batch` for images `index` of a `column_table` (the pipeline's training path)."""
+def augment_table(table, index, image_shape, data, seed, hflip_mask=None):
+    """`augment_batch` for images `index` of a `column_table` (the pipeline's training path); `hflip_mask`:
+    which images to mirror (alternating flips), instead of a p = 0.5 draw."""
     config = data.augment
     seeds = tf.random.experimental.stateless_split(seed, 3)
     pad = config.pad if config.crop else 0
-    images = crop_and_flip_table(table, index, image_shape, pad, config.hflip, config.vflip, seeds[0])
+    images = crop_and_flip_table(table, index, image_shape, pad, config.hflip, config.vflip, seeds[0],
+                                 reflect=config.pad_mode == "reflect", hflip_mask=hflip_mask)
     images = to_float(images, data)
     if config.noise_std > 0:
         images = gaussian_noise(images, config.noise_std, seeds[1])

@@ -39,6 +39,12 @@ from keras_resnet_cifar.data.splits import check_batching, steps_per_epoch  # no
 _ORDER, _BATCH = 1, 2  # stream tags of the SeedSequence keys
 
 
+def first_flips(count, seed):
+    """Alternating flips: whether each of `count` images is mirrored in epoch 0 (NumPy, so both input
+    pipelines draw the same); epoch e mirrors image i when first_flips[i] XOR (e is odd)."""
+    return np.random.default_rng([int(seed), 0xF11B]).random(count) < 0.5
+
+
 def normalize_images(images_uint8, data=DataConfig()) -> np.ndarray:
     """uint8 images -> float32 model input as `data` (a DataConfig) defines it (`DataConfig.pixel_affine`:
     x / 255, then (x - mean) / std per channel), as the model sees them at test time.
@@ -106,9 +112,14 @@ class TrainBatches(keras.utils.PyDataset):
         p = self.pad
         images = np.asarray(split.images)
         # Padded once, so a crop is a window of the stored image: one slice copy per image.
-        self.padded = np.zeros((len(images), images.shape[1] + 2 * p, images.shape[2] + 2 * p, images.shape[3]),
-                               np.uint8)
-        self.padded[:, p:p + images.shape[1], p:p + images.shape[2]] = images
+        if recipe["pad_mode"] == "reflect" and p:
+            self.padded = np.pad(images, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+        else:
+            self.padded = np.zeros((len(images), images.shape[1] + 2 * p, images.shape[2] + 2 * p, images.shape[3]),
+                                   np.uint8)
+            self.padded[:, p:p + images.shape[1], p:p + images.shape[2]] = images
+        alternate = recipe["hflip"] and recipe["alternate_flip"]
+        self.first_flips = first_flips(len(images), seed) if alternate else None
         self.image_shape = images.shape[1:]
         self._orders, self._lock = {}, threading.Lock()
 
@@ -135,7 +146,8 @@ class TrainBatches(keras.utils.PyDataset):
         crop, flip, noise, cut, mix = (np.random.default_rng(s) for s in
                                        np.random.SeedSequence([self.seed, _BATCH, epoch, step]).spawn(5))
         r = self.recipe
-        x = crop_and_flip(self.padded, index, self.image_shape, self.pad, r["hflip"], r["vflip"], crop, flip)
+        mask = None if self.first_flips is None else self.first_flips[index] != (epoch % 2 == 1)
+        x = crop_and_flip(self.padded, index, self.image_shape, self.pad, r["hflip"], r["vflip"], crop, flip, mask)
         x = to_float(x, self.scale, self.offset)
         if r["noise_std"] > 0:
             x += noise.standard_normal(x.shape, np.float32) * np.float32(r["noise_std"])
@@ -168,14 +180,17 @@ class EvalBatches(keras.utils.PyDataset):
                 np.eye(self.num_classes, dtype=np.float32)[self.labels[part]])
 
 
-def crop_and_flip(padded, index, image_shape, pad, hflip, vflip, crop_rng, flip_rng):
-    """Images `index` of the zero-padded store, each a window shifted by (dy, dx) uniform in
-    [-pad, pad], then mirrored left-right / upside-down with p = 0.5 (crop, then flip)."""
+def crop_and_flip(padded, index, image_shape, pad, hflip, vflip, crop_rng, flip_rng, hflip_mask=None):
+    """Images `index` of the padded store, each a window shifted by (dy, dx) uniform in [-pad, pad],
+    then mirrored left-right / upside-down with p = 0.5 (crop, then flip); `hflip_mask` (bool per
+    image), when given, says which are mirrored left-right instead."""
     height, width, _ = image_shape
     count = len(index)
     dy, dx = crop_rng.integers(-pad, pad + 1, size=(2, count)) + pad
     flips = flip_rng.random((2, count)) < 0.5
     h_flip, v_flip = flips[0] & bool(hflip), flips[1] & bool(vflip)
+    if hflip_mask is not None and hflip:
+        h_flip = np.asarray(hflip_mask, bool)
     out = np.empty((count, *image_shape), np.uint8)
     for k in range(count):  # a slice copy per image beats every fancy-index gather here (3-5x)
         window = padded[index[k], dy[k]:dy[k] + height, dx[k]:dx[k] + width]

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.data import augment as _aug
+from keras_resnet_cifar.data.loader import first_flips
 from keras_resnet_cifar.data.splits import check_batching, steps_per_epoch  # noqa: F401  (re-exported)
 
 
@@ -49,6 +50,8 @@ def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(),
     base = tf.constant([int(seed) % 2**63, 0x5EED], tf.int64)
     order_key = tf.random.experimental.stateless_fold_in(base, 1)
     batch_key = tf.random.experimental.stateless_fold_in(base, 2)
+    alternate = data.augment.hflip and data.augment.alternate_flip
+    first = tf.constant(first_flips(len(split), seed)) if alternate else None
 
     def epoch_batches(epoch):
         order = tf.random.experimental.stateless_shuffle(
@@ -60,7 +63,8 @@ def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(),
         key = tf.random.experimental.stateless_fold_in(
             tf.random.experimental.stateless_fold_in(batch_key, epoch), step)
         aug_key, mix_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-        x = _aug.augment_table(table, index, image_shape, data, aug_key)
+        mask = tf.not_equal(tf.gather(first, index), tf.equal(epoch % 2, 1)) if alternate else None
+        x = _aug.augment_table(table, index, image_shape, data, aug_key, hflip_mask=mask)
         y = tf.one_hot(tf.gather(labels, index), num_classes)
         if mixup_alpha > 0:
             x, y, _, _ = _aug.mixup(x, y, float(mixup_alpha), mix_key)

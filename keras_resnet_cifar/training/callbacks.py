@@ -54,6 +54,8 @@ def make_callbacks(config, run_dir, *, state=None, extra=(), steps=None, precisi
     # Before anything that logs or saves an epoch: a diverged epoch is never committed.
     guard = StopOnDivergence(fix_hint(optim.lr, precision), steps=steps)
     found = [*schedule, guard]
+    if optim.lookahead_every:  # first: the epoch's logs, checkpoint and validation see the averaged weights
+        found.insert(0, Lookahead(optim.lookahead_every, optim.epochs * steps, steps))
     if optim.ema_momentum:  # validate on the weight average (RunCheckpoint saves it as best)
         found.insert(0, keras.callbacks.SwapEMAWeights())
     if config.data.augment.mixup_alpha > 0:
@@ -74,6 +76,52 @@ def make_callbacks(config, run_dir, *, state=None, extra=(), steps=None, precisi
     found.append(WeightSamples(os.path.join(run_dir, "weights"), seed=config.seed))
     found.append(RunCheckpoint(run_dir, state=state, history=history, resumables=resumables))
     return found
+
+
+class Lookahead(keras.callbacks.Callback):
+    """airbench's lookahead: every `every` steps, and at each epoch's last step, average = a * average +
+    (1 - a) * weights and then weights = average, for every float weight (BN statistics included), with
+    a = 0.95**every * (step / total_steps)**3 (so ~0 early: the average follows the weights).
+
+    The weights equal the average after each update, so at every epoch's end (where the per-epoch
+    checkpoint is taken) the average is the weights: a resumed run starts it from them, exactly.
+
+    Args:
+        every: steps between updates.
+        total_steps: steps of the whole run.
+        steps_per_epoch: batches per epoch.
+    """
+
+    def __init__(self, every, total_steps, steps_per_epoch):
+        super().__init__()
+        self.every, self.total, self.steps = int(every), int(total_steps), int(steps_per_epoch)
+        self._average = None
+
+    def on_train_begin(self, logs=None):
+        self._weights = [w for w in self.model.weights if "float" in str(w.dtype)]
+        self._average = [np.array(keras.ops.convert_to_numpy(w)) for w in self._weights]
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._epoch * self.steps + batch + 1  # the optimizer's step count, without reading it each step
+        if step % self.every and step % self.steps:
+            return
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync:  # JAX keeps the state outside the variables between steps: bring it back, and the next step
+            sync()  # reads the variables again (so it sees the average)
+        alpha = lookahead_alpha(step, self.total, self.every)
+        for weight, average in zip(self._weights, self._average):
+            average *= alpha
+            average += (1 - alpha) * keras.ops.convert_to_numpy(weight)
+            weight.assign(average)
+
+
+def lookahead_alpha(step, total_steps, every):
+    """airbench's lookahead coefficient at `step` of `total_steps`: 0.95**every * (step / total)**3."""
+    return 0.95 ** every * (min(step, total_steps) / total_steps) ** 3
 
 
 class HistoryCSV(keras.callbacks.Callback):

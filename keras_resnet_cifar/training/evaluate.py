@@ -37,16 +37,27 @@ def confusion_matrix(y_true, y_pred, num_classes):
     return np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
-def predict_logits(model, images, *, batch_size=256, tta=False):
+def predict_logits(model, images, *, batch_size=256, tta=False, translate=0):
     """Logits of `model` on model-ready images (float NHWC array), as float64, on any Keras backend.
 
-    With `tta` (flip test-time augmentation) each image's logits are the mean of the
-    image's and its horizontal mirror's.
+    With `tta` (flip test-time augmentation) each image's logits are the mean of the image's and
+    its horizontal mirror's. With `translate` d > 0 (airbench's level 2) the views shifted by (-d, -d)
+    and (+d, +d) after reflect padding are averaged too (each with its mirror under `tta`): logits =
+    (plain + mean of the two shifts) / 2.
     """
-    logits = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), np.float64)
-    if tta:
-        mirrored = np.ascontiguousarray(images[:, :, ::-1])
-        logits = (logits + np.asarray(model.predict(mirrored, batch_size=batch_size, verbose=0), np.float64)) / 2
+    def views(x):
+        logits = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float64)
+        if tta:
+            mirrored = np.ascontiguousarray(x[:, :, ::-1])
+            logits = (logits + np.asarray(model.predict(mirrored, batch_size=batch_size, verbose=0), np.float64)) / 2
+        return logits
+
+    logits = views(images)
+    if translate:
+        d, (height, width) = int(translate), images.shape[1:3]
+        padded = np.pad(images, ((0, 0), (d, d), (d, d), (0, 0)), mode="reflect")
+        shifted = [views(np.ascontiguousarray(padded[:, y:y + height, y:y + width])) for y in (0, 2 * d)]
+        logits = (logits + (shifted[0] + shifted[1]) / 2) / 2
     return logits
 
 
@@ -81,7 +92,7 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
         raise ValueError("split: received a split with 0 images; accepted: a non-empty split")
     images = normalize_images(split.images, config)  # the test split fits in memory (10,000 images: 123 MB)
     tta = config.tta if tta is None else bool(tta)
-    logits = predict_logits(model, images, batch_size=batch_size, tta=tta)
+    logits = predict_logits(model, images, batch_size=batch_size, tta=tta, translate=config.tta_translate)
     labels = np.asarray(split.labels, np.int64)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -96,6 +107,7 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
         "confusion_matrix": matrix.tolist(),
         "num_test": int(labels.size),
         "tta": tta,
+        "tta_translate": config.tta_translate,
     }
 
 

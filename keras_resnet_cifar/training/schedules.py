@@ -20,21 +20,32 @@ of the optimizer's step count (so a resumed run, which restores that count, cont
     onecycle         the piecewise-linear one-cycle of Page 2018 and airbench: step s of
                      T = epochs * S (S steps per epoch) gets lr * (s + 1) / W while
                      s < W = warmup_epochs * S, then lr * (T - s) / (T - W), down to zero at T
+    triangular       airbench's: linear from lr * lr_start_factor at step 0 to lr at step
+                     P = int(T * lr_peak_fraction), then linear to lr * lr_end_factor at step T
+
+`lr` above is the Keras rate, `OptimConfig.keras_lr()` (the configured lr unless `reference_batch`
+rescales it); `min_lr` is rescaled alike.
 """
 import math
 
 import keras
 
 from keras_resnet_cifar.config import SCHEDULES
-PER_STEP = ("onecycle",)  # set by the optimizer at every step, not by EpochLR
+PER_STEP = ("onecycle", "triangular")  # set by the optimizer at every step, not by EpochLR
 
 
 def lr_at_step(optim, step, steps_per_epoch):
     """The rate of a per-step schedule at step `step` (0-based) as a Python float; see the module doc."""
-    total, warm = optim.epochs * steps_per_epoch, optim.warmup_epochs * steps_per_epoch
+    lr, total = optim.keras_lr(), optim.epochs * steps_per_epoch
+    if optim.schedule == "triangular":
+        peak = int(total * optim.lr_peak_fraction)
+        if step < peak:
+            return lr * (optim.lr_start_factor + (1 - optim.lr_start_factor) * step / peak)
+        return lr * (1 + (optim.lr_end_factor - 1) * min(step - peak, total - peak) / (total - peak))
+    warm = optim.warmup_epochs * steps_per_epoch
     if step < warm:
-        return optim.lr * (step + 1) / warm
-    return optim.lr * max(total - step, 0) / (total - warm)
+        return lr * (step + 1) / warm
+    return lr * max(total - step, 0) / (total - warm)
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet_cifar")
@@ -60,6 +71,33 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         return {"lr": self.lr, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
 
 
+@keras.saving.register_keras_serializable(package="keras_resnet_cifar")
+class Triangular(keras.optimizers.schedules.LearningRateSchedule):
+    """`lr_at_step` of "triangular" as a Keras schedule of the optimizer's step count.
+
+    Args:
+        lr: the peak rate.
+        peak_step: the step at the peak (>= 1).
+        total_steps: steps of the whole run.
+        start, end: the rates at step 0 and at total_steps, as multiples of lr.
+    """
+
+    def __init__(self, lr, peak_step, total_steps, start, end):
+        self.lr, self.peak_step, self.total_steps = float(lr), max(int(peak_step), 1), int(total_steps)
+        self.start, self.end = float(start), float(end)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        rise = self.start + (1 - self.start) * step / self.peak_step
+        fall = 1 + (self.end - 1) * keras.ops.minimum(step - self.peak_step, self.total_steps - self.peak_step) / max(
+            self.total_steps - self.peak_step, 1)
+        return self.lr * keras.ops.where(step < self.peak_step, rise, fall)
+
+    def get_config(self):
+        return {"lr": self.lr, "peak_step": self.peak_step, "total_steps": self.total_steps, "start": self.start,
+                "end": self.end}
+
+
 def step_schedule(optim, steps_per_epoch):
     """The optimizer's learning rate for `optim`: a `LearningRateSchedule` for a per-step schedule,
     else None (the rate is then a variable that `EpochLR` sets each epoch)."""
@@ -67,7 +105,11 @@ def step_schedule(optim, steps_per_epoch):
         return None
     if not steps_per_epoch:
         raise ValueError(f"schedule {optim.schedule!r} is set per step: pass steps_per_epoch")
-    return OneCycle(optim.lr, optim.warmup_epochs * steps_per_epoch, optim.epochs * steps_per_epoch)
+    total = optim.epochs * steps_per_epoch
+    if optim.schedule == "triangular":
+        return Triangular(optim.keras_lr(), int(total * optim.lr_peak_fraction), total, optim.lr_start_factor,
+                          optim.lr_end_factor)
+    return OneCycle(optim.keras_lr(), optim.warmup_epochs * steps_per_epoch, total)
 
 
 def lr_for_epoch(optim, epoch):
@@ -89,14 +131,14 @@ def lr_for_epoch(optim, epoch):
         raise ValueError(f"schedule: received {optim.schedule!r}; accepted: {', '.join(SCHEDULES)}")
     if optim.schedule in PER_STEP:  # sampled at each epoch's first step, one step per epoch
         return lr_at_step(optim, epoch, 1)
-    warmup = optim.warmup_epochs
+    warmup, lr = optim.warmup_epochs, optim.keras_lr()
     if epoch < warmup:
-        return optim.lr * (epoch + 1) / (warmup + 1)
+        return lr * (epoch + 1) / (warmup + 1)
     t = epoch - warmup
     if optim.schedule == "exp":
-        return optim.lr * optim.gamma ** t
+        return lr * optim.gamma ** t
     if optim.schedule == "step":
-        return optim.lr * optim.step_gamma ** (t // optim.step_epochs)
+        return lr * optim.step_gamma ** (t // optim.step_epochs)
     if optim.schedule == "cosine":
         return _cosine(optim, t, max(optim.epochs - warmup, 1))
     if optim.schedule == "cosine_restarts":
@@ -105,7 +147,7 @@ def lr_for_epoch(optim, epoch):
             t -= period
             period *= optim.restart_mult
         return _cosine(optim, t, period)
-    return float(optim.lr)
+    return float(lr)
 
 
 def schedule_curve(optim, epochs=None):
@@ -198,4 +240,5 @@ class PlateauLR(keras.callbacks.ReduceLROnPlateau):
 
 
 def _cosine(optim, t, period):
-    return optim.min_lr + (optim.lr - optim.min_lr) * (1 + math.cos(math.pi * t / period)) / 2
+    low, high = optim.min_lr * optim.lr_factor(), optim.keras_lr()
+    return low + (high - low) * (1 + math.cos(math.pi * t / period)) / 2

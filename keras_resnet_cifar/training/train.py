@@ -18,6 +18,8 @@ from keras_resnet_cifar.training.runtime import (backend, describe_device, dtype
                                                  make_strategy, run_dir_for, seeded, shard_for, precision_policy,
                                                  versions)
 from keras_resnet_cifar.training.schedules import step_schedule
+from keras_resnet_cifar.data.loader import normalize_images
+from keras_resnet_cifar.whitening import fit_whitening, whitening_sample
 
 
 def compile_model(model, config, steps_per_epoch=None):
@@ -43,7 +45,8 @@ def compile_model(model, config, steps_per_epoch=None):
     if steps_per_epoch:
         steps = min(steps, steps_per_epoch)
     model.compile(
-        optimizer=make_optimizer(config.optim, learning_rate=step_schedule(config.optim, steps_per_epoch)),
+        optimizer=make_optimizer(config.optim, learning_rate=step_schedule(config.optim, steps_per_epoch),
+                                 steps_per_epoch=steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.optim.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile_arg(config.jit_compile),
@@ -139,6 +142,9 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
         compile_model(model, config, steps)
         if state:
             restore(model, state_dir, state)
+        else:  # a whitening stem is set once from the training images; a resumed run restores it
+            sample = whitening_sample(len(data.train.labels), config.seed)
+            fit_whitening(model, normalize_images(data.train.images[sample], config.data))
     first = state["epoch"] if state else 0
     if first >= optim.epochs or (state and state["stopped"]):
         return model

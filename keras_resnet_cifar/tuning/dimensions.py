@@ -43,14 +43,14 @@ def choices(name, value, resolve):
     return tuple(seen)
 
 
-def value_range(name, value, kind, positive=False):
-    """(low, high) from one value (fixed) or two (searched); `kind` int or float."""
+def value_range(name, value, kind, positive=False, minimum=1):
+    """(low, high) from one value (fixed) or two (searched); `kind` int or float; not `positive`: each >= `minimum`."""
     items = _as_tuple(name, value)
-    low_ok = (lambda v: v > 0) if positive else (lambda v: v >= 1)
+    low_ok = (lambda v: v > 0) if positive else (lambda v: v >= minimum)
     bad = [v for v in items if not isinstance(v, numbers.Real) or isinstance(v, bool)
            or (kind is int and not isinstance(v, numbers.Integral)) or not low_ok(v)]
     if len(items) > 2 or bad or items[0] > items[-1]:
-        accepted = "numbers > 0" if positive else "integers >= 1"
+        accepted = "numbers > 0" if positive else f"integers >= {minimum}"
         raise ValueError(f"{name}: received {list(items)}; accepted: one value (fixed) or low high "
                          f"(searched, low <= high), {accepted}")
     return (kind(items[0]), kind(items[-1]))

@@ -40,15 +40,16 @@ class SearchSpace:
     template: ResNetSpec  # the fixed builder options (skip kernel, pool, classes, input)
 
     @classmethod
-    def create(cls, config=None, *, stages=(4,), blocks=(1, 8), widths=DEFAULT_WIDTHS, kernel_sizes=None,
+    def create(cls, config=None, *, stages=None, blocks=None, widths=DEFAULT_WIDTHS, kernel_sizes=None,
                block_orders=None, activations=None, optimizers=None, lr=None, weight_decay=None,
                mixup_alpha=None, max_params=5_000_000, max_macs=None, default=None, input_shape=(32, 32, 3)):
         """Validate a space and its budget; dimensions left as None are fixed at `config`'s value.
 
         Args:
             config: TrainConfig giving the fixed settings. Default TrainConfig() (ResNet24, SGDN).
-            stages: numbers of stages to try. Default (4,).
-            blocks: (low, high) residual units per stage. Default (1, 8).
+            stages: numbers of stages to try. Default: the config's model's.
+            blocks: (low, high) residual units per stage. Default (1, 8), or (0, 1) for conv-pool
+                stages (`stage_kind` "convpool", e.g. the fast recipe: residual units after each group).
             widths: channel widths each stage may take. Default DEFAULT_WIDTHS.
             kernel_sizes, block_orders, activations, optimizers, mixup_alpha: choices.
             lr, weight_decay: (low, high), sampled log-uniformly; one value fixes it.
@@ -66,6 +67,9 @@ class SearchSpace:
         """
         config = config or TrainConfig()
         model, optim = config.model, config.optim
+        convpool = model.stage_kind == "convpool"
+        stages = (len(model.blocks),) if stages is None else stages
+        blocks = ((0, 1) if convpool else (1, 8)) if blocks is None else blocks
         kernel = model.kernel_size
         if not isinstance(kernel, numbers.Integral):
             if len(set(kernel)) != 1:
@@ -74,7 +78,7 @@ class SearchSpace:
             kernel = kernel[0]
         fields = dict(
             stages=_ints("stages", stages, 1),
-            blocks=_range("blocks", blocks, int),
+            blocks=_range("blocks", blocks, int, minimum=0 if convpool else 1),
             widths=_ints("widths", widths, 1),
             kernel_sizes=_ints("kernel_sizes", kernel_sizes or (kernel,), 1),
             block_orders=_choices("block_orders", block_orders or (model.block_order,), resolve_block_order),
