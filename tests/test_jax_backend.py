@@ -213,3 +213,19 @@ def test_jax_checkpoint_loads_and_exports_on_tensorflow(straight_run, interrupte
     expected /= expected.sum(1, keepdims=True)
     np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-4)
     assert (served["class_ids"].numpy().ravel() == logits.argmax(1)).all()
+
+
+def test_fast_recipe_trains_on_jax(jax_python, image_folder):
+    """The fast recipe (whitening stem, GroupSGD, triangular schedule, alternating flips, reflect translation,
+    lookahead, six-view TTA) resolves to a config that `train` runs on JAX without TensorFlow."""
+    workdir = image_folder.parent / "fast"
+    output = run(jax_python, CLI, "train", "--recipe", "fast", "--minutes", "5", "--channels", "4", "8", "8",
+                 "--epochs", "2", "--batch-size", "24", "--whiten-bias-epochs", "1", "--data", image_folder,
+                 "--workdir", workdir, "--quiet")
+    assert "test accuracy" in output
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert metrics["backend"] == "jax" and metrics["epochs"] == 2 and metrics["tta_translate"] == 1
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["model"]["stem"] == "whiten" and config["optim"]["lookahead_every"] == 5
+    rows = list(csv.DictReader(open(workdir / "history.csv")))
+    assert all(np.isfinite(float(r["loss"])) for r in rows)

@@ -1,4 +1,5 @@
 """Image files -> a TF Serving server -> printed top classes (what `keras-resnet-cifar predict` does)."""
+import io
 import json
 import os
 from urllib.parse import urlparse
@@ -23,29 +24,30 @@ def make_client(server, model=DEFAULT_MODEL_NAME, *, version=None, timeout=30.0)
 
 
 def read_images(paths, signature):
-    """The files' bytes for serving_bytes, or their decoded uint8 RGB pixels (N, H, W, 3) for serving_default."""
+    """The files' bytes for serving_bytes, or their decoded uint8 RGB pixels (N, H, W, 3) for serving_default.
+
+    Every file is checked here first (it exists, is not empty, decodes as an image), so a bad file is
+    refused locally, by name, before anything is sent to the server.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    images, contents = [], []
     for path in paths:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"image: {path} does not exist; accepted: PNG or JPEG files")
-    if signature == "serving_bytes":
-        contents = []
-        for path in paths:
-            with open(path, "rb") as handle:
-                contents.append(handle.read())
-        return contents
-    from PIL import Image, UnidentifiedImageError
-
-    images = []
-    for path in paths:
+        with open(path, "rb") as handle:
+            contents.append(handle.read())
+        if not contents[-1]:
+            raise ValueError(f"image: {path} is empty (0 bytes); accepted: PNG or JPEG files")
         try:
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(contents[-1])) as image:
                 images.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
-        except (UnidentifiedImageError, OSError) as error:
+        except (UnidentifiedImageError, OSError, ValueError) as error:
             raise ValueError(f"image: {path} is not a readable image ({error}); accepted: PNG or JPEG files") from None
-        if images[-1].shape != images[0].shape:
+        if signature != "serving_bytes" and images[-1].shape != images[0].shape:
             raise ValueError(f"image: {path} is {images[-1].shape[1]}x{images[-1].shape[0]} but {paths[0]} is "
                              f"{images[0].shape[1]}x{images[0].shape[0]}; accepted: images of the model's size")
-    return np.stack(images)
+    return contents if signature == "serving_bytes" else np.stack(images)
 
 
 def predict_files(paths, server, *, model=DEFAULT_MODEL_NAME, version=None, signature="serving_bytes", timeout=30.0):
