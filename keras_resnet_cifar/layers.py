@@ -108,6 +108,22 @@ class PatchWhitening(keras.layers.Conv2D):
         self.kernel.trainable = False
 
 
+@keras.saving.register_keras_serializable(package="keras_resnet_cifar")
+class Scale(keras.layers.Layer):
+    """x * factor (the logits' `output_scale`). Not keras.layers.Rescaling: that preprocessing layer needs
+    TensorFlow's tf.data utilities, which a JAX-only machine does not have."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = float(factor)
+
+    def call(self, x):
+        return x * keras.ops.cast(self.factor, x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
 def batch_norm(spec, name, zero=False):
     """The spec's BN (learned scale unless `spec.bn_scale` is False); `zero`: scale starts at 0."""
     return FusedBatchNormalization(momentum=spec.bn_momentum, epsilon=spec.bn_epsilon, scale=spec.bn_scale,

@@ -2,7 +2,7 @@
 import keras
 
 from keras_resnet_cifar.blocks import residual_unit
-from keras_resnet_cifar.layers import PatchWhitening, activation, batch_norm, conv, regularizer
+from keras_resnet_cifar.layers import PatchWhitening, Scale, activation, batch_norm, conv, regularizer
 from keras_resnet_cifar.memory import check_fits
 from keras_resnet_cifar.spec import ResNetSpec, ends_with_bn, make_spec, stem_width
 
@@ -80,7 +80,7 @@ def build_from_spec(spec: ResNetSpec) -> keras.Model:
     logits = keras.layers.Dense(spec.num_classes, use_bias=spec.head_bias, kernel_regularizer=regularizer(spec),
                                 name="logits")(x)
     if spec.output_scale != 1.0:
-        logits = keras.layers.Rescaling(spec.output_scale, name="logits_scale")(logits)
+        logits = Scale(spec.output_scale, name="logits_scale")(logits)
     return keras.Model(inputs, logits, name=spec.name or _default_name(spec))
 
 
