@@ -111,13 +111,13 @@ def test_signature_refuses_bad_input_naming_it(signature_results, case, signatur
 
 
 def test_refusal_reaches_a_rest_client_in_one_line(shared, tmp_path):
-    """A text file sent to serving_bytes through REST: the predict command names the input."""
+    """A text file given to predict: refused locally, by name, before any request (issue 18)."""
     (tmp_path / "notes.png").write_text("not really a picture")
     loaded = tf.saved_model.load(str(shared.version_dir))
     with rest_double(loaded) as (url, _):
         result = _cli("predict", "--server", url, "--model", "tiny", tmp_path / "notes.png")
-    _assert_refused(result, r"keras-resnet-cifar predict: error: .*HTTP 400: assertion failed: \[image_bytes\[0\] "
-                    + NOT_AN_IMAGE.format(20, "not really a"))
+    _assert_refused(result, r"keras-resnet-cifar predict: error: image: .*notes\.png is not a readable image .*"
+                    "accepted: PNG or JPEG")
 
 
 def _cli(*args):
