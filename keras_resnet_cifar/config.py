@@ -156,10 +156,8 @@ class OptimConfig(Config):
                                                  "validation accuracy (default off)", aliases=("--early-stopping",))
 
     def validate(self):
-        grouped = {"reference_batch": self.reference_batch is not None, "bn_bias_lr_scale": self.bn_bias_lr_scale != 1,
-                   "whiten_bias_epochs": self.whiten_bias_epochs is not None}
-        for name, used in grouped.items():
-            if used and self.optimizer not in ("sgd", "sgdn"):
+        for name in self.grouped_options():
+            if self.optimizer not in ("sgd", "sgdn"):
                 raise ValueError(f"optim.{name}: set with optimizer {self.optimizer!r}; accepted: optimizer sgd or "
                                  f"sgdn, or {name} left at its default (--{name.replace('_', '-')}, --optimizer)")
         if self.reference_batch is not None and self.decoupled_weight_decay:
@@ -173,6 +171,13 @@ class OptimConfig(Config):
             raise ValueError(f"optim.warmup_epochs: received {self.warmup_epochs} for {self.epochs} epochs; accepted: "
                              "fewer warmup epochs than epochs (--warmup-epochs, --epochs)")
 
+
+    def grouped_options(self):
+        """The names of the parameter-group options set away from their defaults (reference_batch,
+        bn_bias_lr_scale, whiten_bias_epochs): any of them makes the optimizer `GroupSGD` (sgd/sgdn only)."""
+        used = {"reference_batch": self.reference_batch is not None, "bn_bias_lr_scale": self.bn_bias_lr_scale != 1,
+                "whiten_bias_epochs": self.whiten_bias_epochs is not None}
+        return [name for name, set_ in used.items() if set_]
 
     def lr_factor(self):
         """Keras learning rate per unit of `lr`: 1, or with `reference_batch` N the decoupled form's

@@ -4,7 +4,7 @@ import keras
 from keras_resnet_cifar.blocks import residual_unit
 from keras_resnet_cifar.layers import PatchWhitening, Scale, activation, batch_norm, conv, regularizer
 from keras_resnet_cifar.memory import check_fits
-from keras_resnet_cifar.spec import ResNetSpec, ends_with_bn, make_spec, stem_width
+from keras_resnet_cifar.spec import ResNetSpec, ends_with_bn, make_spec, stem_width, unit_stride
 
 
 def stage_output_names(model_or_blocks):
@@ -69,8 +69,8 @@ def build_from_spec(spec: ResNetSpec) -> keras.Model:
         if spec.stage_kind == "convpool":
             x = _conv_pool_group(x, spec, width, spec.kernel_size[stage], prefix)
         for index in range(count):
-            stride = 2 if spec.stage_kind == "residual" and stage > 0 and index == 0 else 1
-            x = residual_unit(x, spec, width, spec.kernel_size[stage], stride, f"{prefix}_block{index + 1}")
+            x = residual_unit(x, spec, width, spec.kernel_size[stage], unit_stride(spec, stage, index),
+                              f"{prefix}_block{index + 1}")
         x = keras.layers.Identity(name=f"{prefix}_out")(x)
     if ends_with_bn(spec):
         x = activation(spec, "final_act")(batch_norm(spec, "final_bn")(x))

@@ -7,7 +7,8 @@ so Keras's `model.count_params()` reads 4 * width higher per BN than this.
 """
 import dataclasses
 
-from keras_resnet_cifar.spec import ResNetSpec, ends_with_bn, make_spec, stage_sizes, stem_size, stem_width
+from keras_resnet_cifar.spec import (ResNetSpec, ends_with_bn, make_spec, stage_sizes, stem_size, stem_width,
+                                     unit_stride)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +81,7 @@ def count_network(spec: ResNetSpec) -> NetworkCount:
             first_bn = cin if spec.block_order == "e" else cout
             params += per_bn * (first_bn + cout)
             bn_channels += first_bn + cout
-            stride = 2 if spec.stage_kind == "residual" and stage > 0 and index == 0 else 1
-            if stride != 1 or cin != cout:
+            if unit_stride(spec, stage, index) != 1 or cin != cout:
                 ps, ms = _conv(spec.skip_kernel, cin, cout, out_hw)
                 params += ps + per_bn * cout
                 macs += ms

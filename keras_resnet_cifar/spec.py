@@ -110,6 +110,12 @@ def stem_width(spec):
     return spec.stem_channels or spec.channels[0]
 
 
+def unit_stride(spec, stage, index):
+    """Stride of unit `index` of stage `stage` (both 0-based): 2 for the first unit of every residual stage
+    after the first, else 1 (conv-pool groups halve the size by their pool, their units keep it)."""
+    return 2 if spec.stage_kind == "residual" and stage > 0 and index == 0 else 1
+
+
 def ends_with_bn(spec):
     """Whether the network ends with BN + act before the head: full pre-activation units (order e) leave
     their sum unnormalized, so the last unit needs them."""

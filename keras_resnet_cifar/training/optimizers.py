@@ -47,8 +47,7 @@ def coupled_l2(optim):
 
 def is_grouped(optim):
     """Whether `optim` needs `GroupSGD` (per-variable rates, in-optimizer coupled decay or a frozen bias)."""
-    return (optim.reference_batch is not None or optim.bn_bias_lr_scale != 1
-            or optim.whiten_bias_epochs is not None)
+    return bool(optim.grouped_options())
 
 
 BN_OFFSET, WHITEN_BIAS = "/beta", "stem_whiten/bias"  # variable paths: BN offsets end so; the stem's bias
@@ -88,7 +87,8 @@ class GroupSGD(keras.optimizers.SGD):
 
     def update_step(self, gradient, variable, learning_rate):
         ops = keras.ops
-        scale, is_bias = self._rules[self._get_variable_index(variable)]
+        index = self._get_variable_index(variable)
+        scale, is_bias = self._rules[index]
         gradient = ops.cast(gradient, variable.dtype)
         if self.decay:
             gradient = gradient + ops.cast(self.decay / scale, variable.dtype) * variable
@@ -100,7 +100,7 @@ class GroupSGD(keras.optimizers.SGD):
         if self.momentum == 0:
             step = -lr * gradient
         else:
-            m = self.momentums[self._get_variable_index(variable)]
+            m = self.momentums[index]
             velocity = m * momentum - gradient * lr
             self.assign(m, velocity if active is None else active * velocity + (1 - active) * m)
             step = velocity * momentum - gradient * lr if self.nesterov else velocity
