@@ -122,7 +122,7 @@ def test_the_experiment_runner_loads_data_with_every_data_setting(monkeypatch):
 
 def test_a_bug_keeps_its_traceback_while_user_errors_print_one_line(monkeypatch, capsys):
     from keras_resnet_cifar.cli import main
-    import keras_resnet_cifar.summary as summary
+    import keras_resnet_cifar.network_summary as summary
 
     monkeypatch.setattr(summary, "format_summary", lambda spec: {}["missing"])
     with pytest.raises(KeyError):

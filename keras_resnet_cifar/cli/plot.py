@@ -143,7 +143,7 @@ def _run_architecture(args):
     from matplotlib.figure import Figure
     from matplotlib.image import imread
 
-    from keras_resnet_cifar.summary import plot_architecture
+    from keras_resnet_cifar.network_summary import plot_architecture
 
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "architecture.png")

@@ -10,7 +10,7 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet_cifar.summary import format_summary, plot_architecture
+    from keras_resnet_cifar.network_summary import format_summary, plot_architecture
 
     spec = config_from_args(args).model
     print(format_summary(spec))

@@ -13,7 +13,7 @@ from keras_resnet_cifar.training.checkpoint import check_keras_file, load_state,
 from keras_resnet_cifar.training.divergence import TrainingDiverged, record_divergence
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
 from keras_resnet_cifar.config import RECORDED, TrainConfig
-from keras_resnet_cifar.training.checks import check_data
+from keras_resnet_cifar.training.data_checks import check_data
 from keras_resnet_cifar.training.runtime import (backend, describe_device, dtype_policy, jit_compile_arg,
                                                  make_strategy, run_dir_for, seeded, shard_for, precision_policy,
                                                  versions)

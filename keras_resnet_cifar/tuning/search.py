@@ -52,7 +52,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
     Example:
         >>> summary = run_search(TrainConfig(), SearchSpace.create(), tuner="random", max_trials=5, epochs=2)
     """
-    from keras_resnet_cifar.training.checks import check_data
+    from keras_resnet_cifar.training.data_checks import check_data
 
     if tuner not in ORACLES:
         raise ValueError(f"tuner: received {tuner!r}; accepted: {', '.join(TUNERS)}")
