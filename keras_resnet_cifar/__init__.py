@@ -20,7 +20,7 @@ _LAZY = {
     "PRESETS": "keras_resnet_cifar.presets",
     "get_preset": "keras_resnet_cifar.presets",
     "TrainConfig": "keras_resnet_cifar.config",
-    "ModelConfig": "keras_resnet_cifar.config",
+    "ModelConfig": "keras_resnet_cifar.config",  # ResNetSpec's older name, kept for compatibility
     "DataConfig": "keras_resnet_cifar.config",
     "OptimConfig": "keras_resnet_cifar.config",
     "load_data": "keras_resnet_cifar.data",

@@ -2,13 +2,8 @@
 
 Each unit is a plain function `x -> x` that names its layers `{name}_conv1`,
 `{name}_bn1`, `{name}_act1`, ..., `{name}_add`, and `{name}_shortcut_conv/bn`
-when it projects. With r the residual branch and s the shortcut:
-
-    a original        r = conv-BN-act-conv-BN;      out = act(r + s)
-    b bn_after_add    r = conv-BN-act-conv;         out = act(BN(r + s))
-    c act_before_add  r = conv-BN-act-conv-BN-act;  out = r + s
-    d act_preact      r = act-conv-BN-act-conv-BN;  out = r + s
-    e full_preact     r = BN-act-conv-BN-act-conv;  out = r + s
+when it projects. The layers of each ordering (a..e) are the table
+`spec.BLOCK_ORDERS`, which README.md and `--help` show.
 
 The shortcut s is the identity, or a projection (skip_kernel conv + BN) when the
 stride or the width changes; in (e) it projects the pre-activated input, as in

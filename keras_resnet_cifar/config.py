@@ -1,7 +1,7 @@
 """The run configuration, one frozen self-checking config per concern, stored as `config.json`.
 
     TrainConfig
-      model: ModelConfig (= ResNetSpec, the network; spec.py)
+      model: ResNetSpec (the network; spec.py)
       data:  DataConfig, with augment: AugmentConfig
       optim: OptimConfig
       seed, deterministic, mixed_precision, ... (how the run executes)
@@ -17,12 +17,14 @@ from typing import ClassVar
 
 from keras_resnet_cifar.constants import CIFAR10_MEAN, CIFAR10_STD
 from keras_resnet_cifar.fields import Bool, Choice, Config, Int, Optional, Real, Sequence, Text, option, section
+from keras_resnet_cifar.optimizer_table import MOMENTUM_OPTIMIZERS, OPTIMIZER_TABLE, OPTIMIZERS
 from keras_resnet_cifar.spec import ResNetSpec
 
-ModelConfig = ResNetSpec  # the model config is the network's spec
+# The model config's older name: the class is ResNetSpec (spec.py), under which the package uses it;
+# kept importable (here and from the package) because scripts and the README wrote `ModelConfig`.
+ModelConfig = ResNetSpec
 RECORDED = "recorded"  # config.json's key for what a run recorded beside its config (backend, device): not a setting
 
-OPTIMIZERS = ("sgd", "sgdn", "adagrad", "adadelta", "adam", "adamw")
 SCHEDULES = ("exp", "step", "cosine_restarts", "plateau", "cosine", "constant", "onecycle", "triangular")
 PAD_MODES = ("zeros", "reflect")
 PRECISIONS = ("auto", "on", "off", "bf16")
@@ -46,19 +48,19 @@ class AugmentConfig(Config):
 
     PATH: ClassVar[str] = "data.augment"
 
-    crop: bool = option(True, Bool(), "random crop of the input size after zero padding, per image (default on)")
-    pad: int = option(4, Int(0), "zero padding on each side before the crop (default 4)")
-    pad_mode: str = option("zeros", Choice(PAD_MODES), "what the crop's padding holds: zeros (default), or "
+    crop: bool = option(True, Bool(), "random crop of the input size after zero padding, per image")
+    pad: int = option(4, Int(0), "zero padding on each side before the crop")
+    pad_mode: str = option("zeros", Choice(PAD_MODES), "what the crop's padding holds: zeros, or "
                            "reflect (the image mirrored at its border, airbench's translation)")
-    hflip: bool = option(True, Bool(), "random left-right flip, p = 0.5 (default on)")
+    hflip: bool = option(True, Bool(), "random left-right flip, p = 0.5")
     alternate_flip: bool = option(False, Bool(), "with hflip: each image is mirrored on alternate epochs, its first "
                                   "epoch's choice drawn once from the seed, instead of p = 0.5 every epoch (airbench)")
-    vflip: bool = option(False, Bool(), "random upside-down flip, p = 0.5 (default off: CIFAR objects are upright)")
-    noise_std: float = option(0.0, _NON_NEGATIVE, "Gaussian noise std on normalized pixels (default 0; the study's "
+    vflip: bool = option(False, Bool(), "random upside-down flip, p = 0.5 (CIFAR objects are upright)")
+    noise_std: float = option(0.0, _NON_NEGATIVE, "Gaussian noise std on normalized pixels (the study's "
                                                   "var = 1 is 1.0)")
-    cutout: int = option(0, Int(0), "side of a zeroed square at a random centre per image (default 0: off)")
-    mixup_alpha: float = option(0.0, _NON_NEGATIVE, "mixup of each batch with lambda ~ Beta(ALPHA, ALPHA) "
-                                                    "(default 0: off)", aliases=("--mixup",))
+    cutout: int = option(0, Int(0), "side of a zeroed square at a random centre per image; 0: off")
+    mixup_alpha: float = option(0.0, _NON_NEGATIVE, "mixup of each batch with lambda ~ Beta(ALPHA, ALPHA); "
+                                                    "0: off", aliases=("--mixup",))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,23 +69,22 @@ class DataConfig(Config):
 
     PATH: ClassVar[str] = "data"
 
-    source: str = option("tfds", Text(), "tfds (default), an image-folder tree ROOT/{train,test}/<class>/*.png|jpg, a "
+    source: str = option("tfds", Text(), "tfds, an image-folder tree ROOT/{train,test}/<class>/*.png|jpg, a "
                          ".tar.gz/.zip of one (e.g. ../shared/data/cifar10-jpeg.tar.gz), or cifar-10-python.tar.gz",
                          aliases=("--data",))
-    data_dir: str | None = option(None, Optional(Text()), "tfds data_dir, or the cache for extracted archives "
-                                  "(default ~/.cache/keras_resnet_cifar)")
-    val_fraction: float = option(0.1, _FRACTION, "share of train held out for validation, stratified (default 0.1; "
-                                 "0: none)")
-    train_subset: int | None = option(None, Optional(Int(1)), "keep N training images, stratified (default all)")
+    data_dir: str | None = option(None, Optional(Text()), "tfds data_dir, or the cache for extracted archives; "
+                                  "none: ~/.cache/keras_resnet_cifar")
+    val_fraction: float = option(0.1, _FRACTION, "share of train held out for validation, stratified; 0: none")
+    train_subset: int | None = option(None, Optional(Int(1)), "keep N training images, stratified; none: all")
     resize: bool = option(False, Bool(), "image folders: resize other sizes to 32x32 instead of refusing them")
-    normalize: bool = option(True, Bool(), "per-channel (x - mean) / std after scaling to [0, 1] (default on)")
+    normalize: bool = option(True, Bool(), "per-channel (x - mean) / std after scaling to [0, 1]")
     mean: tuple = option(CIFAR10_MEAN, Sequence(Real("a number"), length=3), "per-channel mean in [0, 1] units")
     std: tuple = option(CIFAR10_STD, Sequence(Real("a number > 0", lambda v: v > 0), length=3),
                         "per-channel std in [0, 1] units")
     tta: bool = option(False, Bool(), "test-time augmentation: average each test image's logits with its "
-                                      "horizontal mirror's (default off)")
+                                      "horizontal mirror's")
     tta_translate: int = option(0, Int(0), "test-time augmentation: also average the views shifted by +-N pixels "
-                                "both ways (reflect padding), half the weight for the shifts (airbench: 1; default 0)")
+                                "both ways (reflect padding), half the weight for the shifts (airbench: 1)")
     augment: AugmentConfig = section(AugmentConfig, "augmentation")
 
     def pixel_affine(self):
@@ -106,60 +107,60 @@ class OptimConfig(Config):
 
     PATH: ClassVar[str] = "optim"
 
-    optimizer: str = option("sgdn", Choice(OPTIMIZERS), f"{', '.join(OPTIMIZERS)} (default sgdn)")
-    lr: float = option(0.1, Real("a number > 0", lambda v: v > 0), "initial learning rate (default 0.1)")
-    momentum: float = option(0.9, _FRACTION, "sgd/sgdn momentum (default 0.9)")
-    weight_decay: float = option(1e-3, _NON_NEGATIVE, "default 1e-3; coupled L2 (l2 = wd / 2, PyTorch's) unless "
+    optimizer: str = option("sgdn", Choice(OPTIMIZERS), "; ".join(f"{name}: {kind.description}"
+                                                              for name, kind in OPTIMIZER_TABLE.items()))
+    lr: float = option(0.1, Real("a number > 0", lambda v: v > 0), "initial learning rate")
+    momentum: float = option(0.9, _FRACTION, "sgd/sgdn momentum")
+    weight_decay: float = option(1e-3, _NON_NEGATIVE, "coupled L2 (l2 = wd / 2, PyTorch's) unless "
                                                       "decoupled")
     decoupled_weight_decay: bool = option(False, Bool(), "decay in the optimizer (w -= lr * wd * w) instead of an "
                                                          "L2 loss; adamw always is")
     reference_batch: int | None = option(None, Optional(Int(1)), "sgd/sgdn: lr and weight_decay per N examples "
                                          "(airbench's decoupled form): Keras lr = lr * batch / (N * (1 + 1 / (1 - "
                                          "momentum))), and weight_decay / lr is added to every trainable variable's "
-                                         "gradient (PyTorch's coupled decay, biases and BN included); default "
-                                         "null: lr is Keras's and weight_decay as below")
+                                         "gradient (PyTorch's coupled decay, biases and BN included); "
+                                         "none: lr is Keras's and weight_decay as below")
     bn_bias_lr_scale: float = option(1.0, Real("a number > 0", lambda v: v > 0), "sgd/sgdn: learning-rate factor "
                                      "of the BatchNorm offsets (beta); their decay is divided by it, so it scales "
                                      "the step only (airbench: 64)")
     whiten_bias_epochs: int | None = option(None, Optional(Int(0)), "sgd/sgdn: train the whitening stem's bias "
-                                            "for the first N epochs only, then freeze it (airbench: 3; default "
-                                            "null: all epochs)")
-    lookahead_every: int = option(0, Int(0), "lookahead every N steps (airbench: 5; default 0: off): average = a * "
+                                            "for the first N epochs only, then freeze it (airbench: 3; "
+                                            "none: all epochs)")
+    lookahead_every: int = option(0, Int(0), "lookahead every N steps (airbench: 5; 0: off): average = a * "
                                   "average + (1 - a) * weights, then weights = average, a = 0.95**N * (step / "
                                   "total)**3, every N steps and at the end of each epoch")
-    label_smoothing: float = option(0.0, _FRACTION, "label smoothing of the cross-entropy (default 0)")
-    schedule: str = option("exp", Choice(SCHEDULES), f"{', '.join(SCHEDULES)} (default exp; onecycle: per step, "
+    label_smoothing: float = option(0.0, _FRACTION, "label smoothing of the cross-entropy")
+    schedule: str = option("exp", Choice(SCHEDULES), f"{', '.join(SCHEDULES)} (onecycle: per step, "
                            "linear from 0 to lr over warmup_epochs, then linear to 0 at the end)")
-    gamma: float = option(0.9, Real("0 < gamma <= 1", lambda v: 0 < v <= 1), "exp: factor per epoch (default 0.9)")
+    gamma: float = option(0.9, Real("0 < gamma <= 1", lambda v: 0 < v <= 1), "exp: factor per epoch")
     step_gamma: float = option(0.1, Real("0 < step_gamma <= 1", lambda v: 0 < v <= 1),
-                               "step: factor every step_epochs (default 0.1)")
-    step_epochs: int = option(20, Int(1), "step: epochs between steps (default 20)")
-    restart_epochs: int = option(20, Int(1), "cosine_restarts: first period in epochs (default 20)")
-    restart_mult: float = option(2.0, Real("a number >= 1", lambda v: v >= 1), "cosine_restarts: period growth "
-                                                                                "(default 2)")
-    min_lr: float = option(0.0, _NON_NEGATIVE, "cosine schedules' floor (default 0)")
-    plateau_patience: int = option(3, Int(1), "plateau: epochs without a val-loss gain (default 3)")
-    plateau_factor: float = option(0.5, Real("0 < factor < 1", lambda v: 0 < v < 1), "plateau: factor (default 0.5)")
+                               "step: factor every step_epochs")
+    step_epochs: int = option(20, Int(1), "step: epochs between steps")
+    restart_epochs: int = option(20, Int(1), "cosine_restarts: first period in epochs")
+    restart_mult: float = option(2.0, Real("a number >= 1", lambda v: v >= 1), "cosine_restarts: period growth")
+    min_lr: float = option(0.0, _NON_NEGATIVE, "cosine schedules' floor")
+    plateau_patience: int = option(3, Int(1), "plateau: epochs without a val-loss gain")
+    plateau_factor: float = option(0.5, Real("0 < factor < 1", lambda v: 0 < v < 1), "plateau: factor")
     lr_peak_fraction: float = option(0.23, Real("a number in (0, 1)", lambda v: 0 < v < 1), "triangular: share of "
-                                     "the steps spent rising to lr (default 0.23)")
-    lr_start_factor: float = option(0.2, _NON_NEGATIVE, "triangular: rate at step 0 as a multiple of lr "
-                                                        "(default 0.2)")
-    lr_end_factor: float = option(0.07, _NON_NEGATIVE, "triangular: rate at the last step as a multiple of lr "
-                                                       "(default 0.07)")
-    warmup_epochs: int = option(0, Int(0), "linear warmup before the schedule (default 0)")
-    epochs: int = option(50, Int(1), "epochs to train (default 50)")
-    batch_size: int = option(128, Int(1), "global batch, split over replicas (default 128)")
+                                     "the steps spent rising to lr")
+    lr_start_factor: float = option(0.2, _NON_NEGATIVE, "triangular: rate at step 0 as a multiple of lr")
+    lr_end_factor: float = option(0.07, _NON_NEGATIVE, "triangular: rate at the last step as a multiple "
+                                                       "of lr")
+    warmup_epochs: int = option(0, Int(0), "linear warmup before the schedule")
+    epochs: int = option(50, Int(1), "epochs to train")
+    batch_size: int = option(128, Int(1), "global batch, split over replicas")
     ema_momentum: float = option(0.0, _FRACTION, "weight average (Keras optimizer EMA): after each step "
-                                 "average = m * average + (1 - m) * weights; validation and best.keras use it "
-                                 "(default 0: off)")
+                                 "average = m * average + (1 - m) * weights; validation and best.keras use it; "
+                                 "0: off")
     early_stopping_patience: int | None = option(None, Optional(Int(1)), "stop after N epochs without a better "
-                                                 "validation accuracy (default off)", aliases=("--early-stopping",))
+                                                 "validation accuracy; none: off", aliases=("--early-stopping",))
 
     def validate(self):
         for name in self.grouped_options():
-            if self.optimizer not in ("sgd", "sgdn"):
-                raise ValueError(f"optim.{name}: set with optimizer {self.optimizer!r}; accepted: optimizer sgd or "
-                                 f"sgdn, or {name} left at its default (--{name.replace('_', '-')}, --optimizer)")
+            if self.optimizer not in MOMENTUM_OPTIMIZERS:
+                raise ValueError(f"optim.{name}: set with optimizer {self.optimizer!r}; accepted: optimizer "
+                                 f"{' or '.join(MOMENTUM_OPTIMIZERS)}, or {name} left at its default "
+                                 f"(--{name.replace('_', '-')}, --optimizer)")
         if self.reference_batch is not None and self.decoupled_weight_decay:
             raise ValueError("optim.decoupled_weight_decay: received true with reference_batch set, whose weight "
                              "decay is PyTorch's coupled one; accepted: one of the two (--decoupled-weight-decay, "
@@ -207,23 +208,23 @@ class TrainConfig(Config):
     """A whole run: model, data, optimization and how to execute it.
 
     Example:
-        >>> config = TrainConfig(model=ModelConfig.from_preset("tiny"), optim={"epochs": 2})
+        >>> config = TrainConfig(model=ResNetSpec.from_preset("tiny"), optim={"epochs": 2})
         >>> config.replace(data={"augment": {"cutout": 8}}).data.augment.cutout
         8
     """
 
-    model: ModelConfig = section(ModelConfig, "model")
+    model: ResNetSpec = section(ResNetSpec, "model")
     data: DataConfig = section(DataConfig, "data")
     optim: OptimConfig = section(OptimConfig, "optimization")
-    seed: int = option(0, Int(0), "seeds the split, the initialisation and the augmentation (default 0)")
+    seed: int = option(0, Int(0), "seeds the split, the initialisation and the augmentation")
     deterministic: bool = option(False, Bool(), "deterministic TF ops: two CPU runs give identical weights (slower)")
     mixed_precision: str = option("auto", Choice(PRECISIONS), "auto (float16 on GPUs with compute >= 7.0, else "
                                   "float32), on, off, bf16 (mixed bfloat16: fast on CPUs with AVX512_BF16/AMX)")
     jit_compile: str = option("auto", Choice(SWITCHES), "XLA: auto (on GPU, off on CPU), on, off")
-    steps_per_execution: int = option(1, Int(1), "batches per compiled call (default 1)")
+    steps_per_execution: int = option(1, Int(1), "batches per compiled call")
     strategy: str = option("auto", Choice(STRATEGIES), "tf.distribute strategy: auto (mirrored on several GPUs), "
                            "one, mirrored, multiworker (reads TF_CONFIG)")
-    histogram_freq: int = option(1, Int(0), "TensorBoard weight histograms every N epochs (default 1; 0: off)")
+    histogram_freq: int = option(1, Int(0), "TensorBoard weight histograms every N epochs; 0: off")
     verbose: int = option(1, Int(0, 2), "Keras progress: 0 silent, 1 bar, 2 one line per epoch", cli=False)
 
     def to_json(self):

@@ -162,6 +162,32 @@ def sections(cls):
     return {f.name: f.metadata["section"] for f in dataclasses.fields(cls) if "section" in f.metadata}
 
 
+def help_text(f):
+    """An option's --help line: its help, then "(default X)" from the field's own default, so no help
+    string restates a default (and none can go stale)."""
+    return f"{f.metadata['help']} (default {format_default(f.default)})"
+
+
+def format_default(value):
+    """A default as a flag would spell it: on/off, none, items separated by spaces, 1e-05 as 1e-5.
+
+    Example:
+        >>> format_default((3, 3, 2, 3)), format_default(1e-05), format_default(2.0), format_default(False)
+        ('3 3 2 3', '1e-5', '2', 'off')
+    """
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        return " ".join(format_default(v) for v in value)
+    if isinstance(value, float):
+        text = repr(value)
+        mantissa, _, exponent = text.partition("e")
+        return f"{mantissa}e{int(exponent)}" if exponent else (text[:-2] if text.endswith(".0") else text)
+    return str(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Base of the frozen configs: checks on construction, dict round trip, nested `replace`."""

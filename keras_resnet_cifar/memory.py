@@ -5,8 +5,8 @@ The estimate comes from the analytic counter (`params.count_network`), no Tensor
     weights      4 B x (trainable + non-trainable parameters): variables stay float32 under
                  mixed precision
     build        2 x weights: the variables plus the initializers' temporaries
-    training     weights x (2 + optimizer slots: sgd 0, sgd/sgdn momentum 1, adagrad 1,
-                 adadelta/adam/adamw 2), the 2 being weights and gradients, plus activations:
+    training     weights x (2 + the optimizer's slots per weight, `optimizer_table.slots`), the 2
+                 being weights and gradients, plus activations:
                  batch x the values one image's forward pass keeps for the backward pass x bytes
                  per value (4, or 2 under mixed precision). Kept per unit: 4 tensors of its
                  output size (each conv's output, which its BN needs; the first activation's
@@ -15,15 +15,15 @@ The estimate comes from the analytic counter (`params.count_network`), no Tensor
 
 These are lower bounds (no workspace, no prefetch, no framework overhead), so a refusal is
 certain to be right: a model is refused only when the bound exceeds the memory available
-(MemAvailable in /proc/meminfo, else free physical pages). With a GPU visible the activations
-live in GPU memory, which this does not check; the weights bound still applies (they are
-saved through host memory).
+(`available_bytes()`: MemAvailable in /proc/meminfo, else free physical pages), which the caller
+reads and passes in: `check_fits` is arithmetic only. With a GPU the activations live in GPU
+memory, which this does not check; the weights bound still applies (they are saved through
+host memory).
 """
 import os
 
+from keras_resnet_cifar.optimizer_table import slots
 from keras_resnet_cifar.params import count_network
-
-_SLOTS = {"sgd": 0, "sgdn": 1, "adagrad": 1, "adadelta": 2, "adam": 2, "adamw": 2}
 
 
 def estimate_bytes(spec, *, batch_size=None, optimizer=None, momentum=0.9, activation_bytes=4):
@@ -32,7 +32,7 @@ def estimate_bytes(spec, *, batch_size=None, optimizer=None, momentum=0.9, activ
     Args:
         spec: a `ResNetSpec`.
         batch_size: images per step; None leaves "training" out.
-        optimizer: the optimizer's name (see `_SLOTS`). Default None: no slots.
+        optimizer: the optimizer's name (its slots: `optimizer_table.slots`). Default None: no slots.
         momentum: sgd with momentum 0 keeps no slot. Default 0.9.
         activation_bytes: 4 (float32) or 2 (mixed precision). Default 4.
 
@@ -44,8 +44,8 @@ def estimate_bytes(spec, *, batch_size=None, optimizer=None, momentum=0.9, activ
     weights = 4 * (count.trainable + count.non_trainable)
     found = {"weights": weights, "build": 2 * weights}
     if batch_size is not None:
-        slots = _SLOTS.get(optimizer, 0) if not (optimizer in ("sgd", "sgdn") and not momentum) else 0
-        found["training"] = weights * (2 + slots) + batch_size * activation_floats(spec, count) * activation_bytes
+        kept = slots(optimizer, momentum) if optimizer is not None else 0
+        found["training"] = weights * (2 + kept) + batch_size * activation_floats(spec, count) * activation_bytes
     return found
 
 
@@ -80,21 +80,28 @@ def available_bytes():
         return None
 
 
-def check_fits(spec, *, batch_size=None, optimizer=None, momentum=0.9, activation_bytes=4, available=None):
-    """Raise ValueError when `spec`'s network cannot fit in memory (build, or training at `batch_size`).
+def check_fits(spec, available, *, batch_size=None, optimizer=None, momentum=0.9, activation_bytes=4,
+               accelerator=False):
+    """Raise ValueError when `spec`'s network cannot fit in `available` bytes (build, or training at `batch_size`).
 
     Args:
         spec: a `ResNetSpec`.
+        available: bytes free, e.g. `available_bytes()`; None or 0 (unknown): nothing is checked.
         batch_size, optimizer, momentum, activation_bytes: see `estimate_bytes`; without
             `batch_size` only building is checked.
-        available: bytes free; default `available_bytes()` (unknown: nothing is checked).
+        accelerator: whether training runs on a GPU, whose memory holds the activations (then only
+            building is checked against `available`).
+
+    Example:
+        >>> check_fits(ResNetSpec(blocks=(1,), channels=(100_000,)), 16 * 2**30)
+        Traceback (most recent call last):
+        ValueError: model: blocks [1], channels [100000] has 180,067,900,010 parameters ...
     """
-    available = available_bytes() if available is None else available
     if not available:
         return
     need = estimate_bytes(spec, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
                           activation_bytes=activation_bytes)
-    if batch_size is not None and _gpu_visible():
+    if batch_size is not None and accelerator:
         need.pop("training")
     stage, needed = ("training", need["training"]) if "training" in need else ("building", need["build"])
     if needed <= available:
@@ -106,12 +113,6 @@ def check_fits(spec, *, batch_size=None, optimizer=None, momentum=0.9, activatio
         f"{count.trainable + count.non_trainable:,} parameters ({_gib(need['weights'])} of weights); {stage} it"
         f"{batch} needs at least {_gib(needed)}, but {_gib(available)} of memory is available. "
         f"Fix: narrower --channels or fewer --blocks{', or a smaller --batch-size' if batch else ''}")
-
-
-def _gpu_visible():
-    from keras_resnet_cifar.training.runtime import accelerators  # on the backend in use, TF or not
-
-    return bool(accelerators())
 
 
 def _gib(value):

@@ -3,7 +3,7 @@ import keras
 
 from keras_resnet_cifar.blocks import residual_unit
 from keras_resnet_cifar.layers import PatchWhitening, Scale, activation, batch_norm, conv, regularizer
-from keras_resnet_cifar.memory import check_fits
+from keras_resnet_cifar.memory import available_bytes, check_fits
 from keras_resnet_cifar.spec import ResNetSpec, ends_with_bn, make_spec, stem_width, unit_stride
 
 
@@ -22,31 +22,14 @@ def stage_output_names(model_or_blocks):
 def build_resnet(blocks=(3, 3, 2, 3), channels=(64, 128, 128, 256), **options) -> keras.Model:
     """Build a CIFAR ResNet of BasicBlocks as a Keras functional model that outputs logits.
 
-    Stem: 3x3 conv (no bias) + BN + activation. Stage i holds `blocks[i]` residual
-    units of width `channels[i]`; the first unit of every stage after the first has
-    stride 2. Then average pooling of `pool_size`, flatten and a dense head (logits,
-    no softmax). All arguments are checked (by `ResNetSpec`) before any TensorFlow op.
-
-    Block orderings (He et al. 2016, Fig. 4), r the residual branch, s the shortcut:
-
-        "a" original        conv-BN-act-conv-BN, add, act
-        "b" bn_after_add    conv-BN-act-conv, add, BN, act
-        "c" act_before_add  conv-BN-act-conv-BN-act, add
-        "d" act_preact      act-conv-BN-act-conv-BN, add
-        "e" full_preact     BN-act-conv-BN-act-conv, add (network ends with BN + act)
+    The architecture and every option (its default, check and meaning) are `ResNetSpec`'s fields
+    (spec.py); an unknown option is refused naming the accepted ones. The options are checked, and a
+    network too large to build in the memory available refused, before any TensorFlow op.
 
     Args:
         blocks: list of int, residual units per stage. Default [3, 3, 2, 3] (ResNet24).
         channels: list of int, width per stage, same length as `blocks`. Default [64, 128, 128, 256].
-        **options: any other field of `ResNetSpec`, each with its default and meaning there:
-            kernel_size (odd int or one per stage, 3), skip_kernel (1), pool_size (4), block_order
-            ("a".."e" or its name, "a"), activation ("relu"), activation_coef (None: the activation's
-            default), l1 (0), l2 (0; PyTorch's coupled weight_decay wd is l2 = wd / 2), bn_momentum
-            (0.9, Keras convention: PyTorch's 0.1), bn_epsilon (1e-5), num_classes (10),
-            input_shape ((32, 32, 3)), name (None: "resnet" plus the depth), and beyond the study:
-            zero_init_residual (False: True starts every residual branch at zero, so each unit starts
-            as its shortcut), bn_scale (True: False is BatchNorm without a learned scale, as in
-            airbench), stem_channels (None: channels[0]).
+        **options: any other field of `ResNetSpec`, e.g. `block_order="e"`, `activation="elu"`.
 
     Returns:
         A `keras.Model`; its stage outputs are the layers `stage_output_names(model)`.
@@ -56,12 +39,15 @@ def build_resnet(blocks=(3, 3, 2, 3), channels=(64, 128, 128, 256), **options) -
         >>> model.output_shape
         (None, 10)
     """
-    return build_from_spec(make_spec(blocks=blocks, channels=channels, **options))
+    spec = make_spec(blocks=blocks, channels=channels, **options)
+    # The user API fails fast on an absurd width; build_from_spec itself only makes layers (train and the
+    # tuner check training's memory, runtime.check_memory).
+    check_fits(spec, available_bytes())
+    return build_from_spec(spec)
 
 
 def build_from_spec(spec: ResNetSpec) -> keras.Model:
-    """Build the network a validated `ResNetSpec` describes (refused first if it cannot fit in memory)."""
-    check_fits(spec)
+    """The network a `ResNetSpec` describes, as layers and nothing else (no memory or device probing)."""
     inputs = keras.Input(shape=spec.input_shape, name="images")
     x = _stem(inputs, spec)
     for stage, (count, width) in enumerate(zip(spec.blocks, spec.channels)):

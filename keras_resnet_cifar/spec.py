@@ -1,6 +1,6 @@
 """The network's description: every builder option, its default, its check and its help, once.
 
-`ResNetSpec` is the model config (`ModelConfig` is the same class): a frozen dataclass that checks
+`ResNetSpec` is the model config (`TrainConfig.model`): a frozen dataclass that checks
 itself on construction and stores canonical values (aliases resolved, one kernel size per stage), so
 the analytic counters (`params.py`), the builder (`model.py`), the tuner's budget check, config.json
 and the CLI all see the same rules and the same messages. No TensorFlow here.
@@ -10,14 +10,27 @@ from typing import ClassVar
 
 from keras_resnet_cifar.fields import (Bool, Choice, Config, Int, Optional, Real, Sequence, Text, flag_of,
                                        option, refuse)
+from keras_resnet_cifar.presets import get_preset
 
-# One ordering per residual unit of He et al. 2016, "Identity Mappings", Fig. 4.
+
+@dataclasses.dataclass(frozen=True)
+class BlockOrder:
+    """One BN/activation ordering of a residual unit: its descriptive name, its layers (r the residual
+    branch, s the shortcut) and a remark."""
+
+    alias: str
+    unit: str
+    description: str = ""
+
+
+# The orderings of He et al. 2016, "Identity Mappings", Fig. 4, by letter: the one table that the check,
+# `--help`, the builder's docs and the README table (`block_order_table()`) read.
 BLOCK_ORDERS = {
-    "a": "original",
-    "b": "bn_after_add",
-    "c": "act_before_add",
-    "d": "act_preact",
-    "e": "full_preact",
+    "a": BlockOrder("original", "conv-BN-act-conv-BN, add, act"),
+    "b": BlockOrder("bn_after_add", "conv-BN-act-conv, add, BN, act"),
+    "c": BlockOrder("act_before_add", "conv-BN-act-conv-BN-act, add"),
+    "d": BlockOrder("act_preact", "act-conv-BN-act-conv-BN, add"),
+    "e": BlockOrder("full_preact", "BN-act-conv-BN-act-conv, add", "the network ends with BN + act"),
 }
 
 # Activation name -> (canonical name, default coefficient or None when it takes none).
@@ -45,8 +58,8 @@ STEMS = {
 HEADS = ("avgpool", "maxpool")
 CONV_INITS = ("he_normal", "dirac")
 
-_ORDER = Choice(BLOCK_ORDERS, aliases={v: k for k, v in BLOCK_ORDERS.items()},
-                describe=", ".join(f"{k!r} ({v!r})" for k, v in BLOCK_ORDERS.items()))
+_ORDER = Choice(BLOCK_ORDERS, aliases={o.alias: k for k, o in BLOCK_ORDERS.items()},
+                describe=", ".join(f"{k!r} ({o.alias!r})" for k, o in BLOCK_ORDERS.items()))
 _ACTIVATION = Choice(sorted({c for c, _ in ACTIVATIONS.values()}),
                      aliases={k: c for k, (c, _) in ACTIVATIONS.items()}, describe=", ".join(map(repr, ACTIVATIONS)))
 class _Odd(Int):
@@ -59,6 +72,13 @@ class _Odd(Int):
         if value % 2 == 0:
             refuse(path, value, self.accepted, flag)
         return value
+
+
+def block_order_table():
+    """The Markdown table of `BLOCK_ORDERS` that README.md shows (a test keeps the two equal)."""
+    rows = [f"| {k} | {o.alias} | {o.unit}{'; ' + o.description if o.description else ''} |"
+            for k, o in BLOCK_ORDERS.items()]
+    return "\n".join(["| order | name | unit |", "|---|---|---|", *rows])
 
 
 def resolve_block_order(value):
@@ -124,7 +144,13 @@ def ends_with_bn(spec):
 
 @dataclasses.dataclass(frozen=True)
 class ResNetSpec(Config):
-    """The network `build_resnet` builds, checked: see `build_resnet` for the architecture.
+    """The network `build_resnet` builds: every option, its default, check and help (`--help`).
+
+    Stem: 3x3 conv (no bias) + BN + activation (or, `stem="whiten"`, a frozen patch-whitening conv).
+    Stage i holds `blocks[i]` residual units of width `channels[i]` in the ordering `block_order`
+    (`BLOCK_ORDERS`); the first unit of every residual stage after the first has stride 2
+    (`stage_kind="convpool"`: each stage is first a conv-pool group that halves the size). Then
+    pooling of `pool_size`, flatten and a dense head that outputs logits (no softmax).
 
     Example:
         >>> ResNetSpec(block_order="full_preact", kernel_size=3).block_order, ResNetSpec().kernel_size
@@ -137,34 +163,34 @@ class ResNetSpec(Config):
                            "for residual stages; after each group for conv-pool stages, e.g. 0 0 0)")
     channels: tuple = option((64, 128, 128, 256), Sequence(Int(1)), "width per stage, e.g. 64 128 128 256")
     kernel_size: tuple = option(3, Sequence(_Odd(), scalar_ok=True, what="an odd integer, or one per stage"),
-                                "odd kernel size, one or one per stage (default 3)")
-    skip_kernel: int = option(1, _Odd(), "projection shortcut kernel (default 1)")
-    pool_size: int = option(4, Int(1), "average pooling window and stride before the head (default 4)")
-    block_order: str = option("a", _ORDER, "BN/activation ordering: a..e or " + ", ".join(BLOCK_ORDERS.values())
-                              + " (default a)")
-    activation: str = option("relu", _ACTIVATION, f"{', '.join(ACTIVATIONS)} (default relu)")
+                                "odd kernel size, one or one per stage")
+    skip_kernel: int = option(1, _Odd(), "projection shortcut kernel")
+    pool_size: int = option(4, Int(1), "average pooling window and stride before the head")
+    block_order: str = option("a", _ORDER, "BN/activation ordering of the residual units, a letter or its name: "
+                              + "; ".join(f"{k} {o.alias}: {o.unit}" for k, o in BLOCK_ORDERS.items()))
+    activation: str = option("relu", _ACTIVATION, ", ".join(ACTIVATIONS))
     activation_coef: float | None = option(None, Optional(Real("a finite number")),
                                            "leaky_relu slope (0.01), elu alpha (1.0) or swish beta (1.0)")
-    l1: float = option(0.0, Real("a number >= 0", lambda v: v >= 0), "L1 penalty on conv/dense kernels (default 0)")
+    l1: float = option(0.0, Real("a number >= 0", lambda v: v >= 0), "L1 penalty on conv/dense kernels")
     l2: float = option(0.0, Real("a number >= 0", lambda v: v >= 0),
-                       "L2 penalty on kernels (default 0); in training, added to --weight-decay's coupled wd / 2")
+                       "L2 penalty on kernels; in training, added to --weight-decay's coupled wd / 2")
     bn_momentum: float = option(0.9, Real("a number in [0, 1) (Keras convention: 0.9 is PyTorch's 0.1)",
-                                          lambda v: 0 <= v < 1), "BN moving-average momentum (default 0.9)")
-    bn_epsilon: float = option(1e-5, Real("a number > 0", lambda v: v > 0), "BN epsilon (default 1e-5)")
-    num_classes: int = option(10, Int(2), "outputs of the head (default 10)")
+                                          lambda v: 0 <= v < 1), "BN moving-average momentum")
+    bn_epsilon: float = option(1e-5, Real("a number > 0", lambda v: v > 0), "BN epsilon")
+    num_classes: int = option(10, Int(2), "outputs of the head")
     input_shape: tuple = option((32, 32, 3), Sequence(Int(1), length=3, what="(height, width, channels), e.g. 32 32 3"),
-                                "height width channels (default 32 32 3)")
-    name: str | None = option(None, Optional(Text()), "model name (default resnet + depth)")
+                                "height width channels")
+    name: str | None = option(None, Optional(Text()), "model name; none: resnet + depth")
     # Beyond the study, for accuracy per FLOP (the `fast` recipe); the defaults build the study's network.
     zero_init_residual: bool = option(False, Bool(), "start every residual branch at zero, so each unit starts as "
                                       "its shortcut: the last BN's scale (orders a, c, d) or the last conv (b, e)")
     bn_scale: bool = option(True, Bool(), "learned BN scale; --no-bn-scale fixes it at 1 (offset kept), as in "
                                           "airbench")
-    stem_channels: int | None = option(None, Optional(Int(1)), "width of the stem convolution (default channels[0]; "
+    stem_channels: int | None = option(None, Optional(Int(1)), "width of the stem convolution (none: channels[0]; "
                                        "another width gives stage 1's first unit a projection shortcut)")
     # The CIFAR-10 time-to-accuracy records' family (KellerJordan/cifar10-airbench, Page 2018's ResNet-9).
     stem: str = option("conv", Choice(STEMS), "; ".join(f"{k}: {v}" for k, v in STEMS.items()))
-    whiten_kernel: int = option(2, Int(1), "whitening stem: patch size k (default 2)")
+    whiten_kernel: int = option(2, Int(1), "whitening stem: patch size k")
     stage_kind: str = option("residual", Choice(STAGE_KINDS), "; ".join(f"{k}: {v}" for k, v in STAGE_KINDS.items()))
     head: str = option("avgpool", Choice(HEADS), "pooling before the dense head, window and stride pool_size "
                                                  "(airbench: maxpool 3)")
@@ -214,8 +240,6 @@ class ResNetSpec(Config):
     @classmethod
     def from_preset(cls, name, **overrides):
         """The preset `name` (presets.py) with `overrides`, e.g. `ResNetSpec.from_preset("tiny", l1=1e-5)`."""
-        from keras_resnet_cifar.presets import get_preset
-
         return cls(**{**get_preset(name), **overrides})
 
 

@@ -2,18 +2,20 @@
 import argparse
 import dataclasses
 import json
+import os
 
 import pytest
 
 from keras_resnet_cifar.cli import build_parser
 from keras_resnet_cifar.cli.options import add_config_args, config_from_args, walk
 from keras_resnet_cifar.config import AugmentConfig, DataConfig, ModelConfig, OptimConfig, TrainConfig
-from keras_resnet_cifar.fields import Bool, option, section
-from keras_resnet_cifar.spec import ResNetSpec
+from keras_resnet_cifar.fields import Bool, format_default, option, section
+from keras_resnet_cifar.spec import ResNetSpec, block_order_table
 
 
 def test_model_config_is_the_network_spec_with_canonical_values():
-    assert ModelConfig is ResNetSpec
+    assert ModelConfig is ResNetSpec  # the older name, kept importable for scripts written against it
+    assert dataclasses.fields(TrainConfig)[0].metadata["section"] is ResNetSpec
     config = TrainConfig(model={"block_order": "full_preact", "activation": "silu"})
     assert (config.model.block_order, config.model.activation) == ("e", "swish")
     assert config == TrainConfig(model={"block_order": "e", "activation": "swish"})
@@ -145,3 +147,42 @@ def test_train_and_tune_take_a_recipe_as_the_base_and_flags_win(capsys):
     args = parser.parse_args(["tune", "--recipe", "fast", "--stages", "2", "--widths", "8", "16"])
     tuned = config_from_args(args)  # what each trial trains with, before the search sets its architecture
     assert tuned.optim.schedule == "triangular" and tuned.optim.label_smoothing == 0.2 and tuned.data.tta
+
+
+def _config_actions():
+    parser = argparse.ArgumentParser()
+    add_config_args(parser, base=False)
+    return {action.dest: action for action in parser._actions}
+
+
+def test_every_help_line_shows_its_field_default_which_the_flag_parses_back():
+    actions = _config_actions()
+    for path, f in walk():
+        if not f.metadata["cli"]:
+            continue
+        assert "(default" not in f.metadata["help"], f"{f.name}: its help writes a default by hand"
+        action = actions["config:" + (f"{path}.{f.name}" if path else f.name)]
+        shown = action.help.rsplit("(default ", 1)[1].rstrip(")")
+        assert shown == format_default(f.default), f.name
+        if isinstance(f.default, bool) or f.default is None:
+            assert shown == {True: "on", False: "off", None: "none"}[f.default]
+            continue
+        # the default as shown, typed back as the flag's value, gives the default itself
+        parser = argparse.ArgumentParser()
+        add_config_args(parser, base=False)
+        args = parser.parse_args([action.option_strings[0], *shown.split()])
+        config = config_from_args(args, TrainConfig())
+        assert config == TrainConfig(), f"{f.name}: --help shows {shown!r}, which is not the default"
+
+
+def test_the_readme_block_order_table_is_the_one_the_spec_renders():
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    table = block_order_table()
+    assert table in readme
+    assert readme.count("| order | name | unit |") == 1
+    # --help describes each ordering from the same table
+    help_line = _config_actions()["config:model.block_order"].help
+    for row in table.splitlines()[2:]:
+        letter, alias, unit = [cell.strip() for cell in row.strip("|").split("|")][:3]
+        assert f"{letter} {alias}: {unit.split(';')[0]}" in help_line

@@ -13,7 +13,7 @@ def _layer_types(model, prefix):
     return [(layer.name, type(layer).__name__) for layer in model.layers if layer.name.startswith(prefix)]
 
 
-@pytest.mark.parametrize("order", list(BLOCK_ORDERS) + list(BLOCK_ORDERS.values()))
+@pytest.mark.parametrize("order", list(BLOCK_ORDERS) + [o.alias for o in BLOCK_ORDERS.values()])
 def test_every_order_outputs_logits_of_shape_batch_by_classes(order):
     model = build_resnet(**TINY, block_order=order, num_classes=7)
     x = np.random.rand(3, 32, 32, 3).astype("float32")

@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from keras_resnet_cifar.config import OptimConfig
-from keras_resnet_cifar.training.schedules import SCHEDULES, lr_for_epoch, schedule_curve
+from keras_resnet_cifar.config import SCHEDULES, OptimConfig
+from keras_resnet_cifar.training.schedules import lr_for_epoch, schedule_curve
 
 
 def optim(**kwargs):

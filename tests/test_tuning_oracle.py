@@ -97,10 +97,3 @@ def test_exhausted_feasible_set_stops_instead_of_proposing_over_budget():
     assert first["status"] == "RUNNING" and space.architecture(first["values"])["channels"] == [4, 4, 4, 4]
     oracle._tried_so_far.add(oracle._compute_values_hash(first["values"]))
     assert oracle.populate_space("1")["status"] == "STOPPED"
-
-
-def test_the_space_accepts_exactly_the_optimizers_training_builds():
-    from keras_resnet_cifar.training import optimizers
-    from keras_resnet_cifar.tuning.dimensions import OPTIMIZERS
-
-    assert OPTIMIZERS == optimizers.OPTIMIZERS

@@ -8,7 +8,7 @@ flags that mean something else there (`skip`).
 import argparse
 
 from keras_resnet_cifar.config import TrainConfig
-from keras_resnet_cifar.fields import flag_of, options, sections
+from keras_resnet_cifar.fields import flag_of, help_text, options, sections
 from keras_resnet_cifar.presets import PRESETS, get_preset
 
 _PREFIX = "config:"  # argparse dests of config flags: "config:optim.lr"
@@ -57,7 +57,7 @@ def add_config_args(parser, *, sections=None, skip=(), base=True, config_class=T
         if kwargs.get("action") == "boolean":
             kwargs["action"] = argparse.BooleanOptionalAction
         groups[path].add_argument(flag_of(f.name), *f.metadata["aliases"], dest=_PREFIX + _join(path, f.name),
-                                  default=None, help=f.metadata["help"], **kwargs)
+                                  default=None, help=help_text(f), **kwargs)
 
 
 def config_changes(args):

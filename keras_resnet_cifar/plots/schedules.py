@@ -4,6 +4,9 @@ import dataclasses
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from keras_resnet_cifar.config import SCHEDULES, OptimConfig
+from keras_resnet_cifar.training.schedules import schedule_curve
+
 STUDY_SCHEDULES = ("exp", "step", "cosine_restarts", "plateau")
 
 _LABELS = {"exp": "exponential", "step": "step", "cosine_restarts": "cosine with restarts",
@@ -14,7 +17,7 @@ def plot_schedules(schedules=STUDY_SCHEDULES, *, epochs=50, optim=None, log_scal
     """One curve per schedule: the rate `schedules.schedule_curve` gives each epoch (1-based).
 
     Args:
-        schedules: names from `schedules.SCHEDULES`. Default the study's four (exp, step,
+        schedules: names from `config.SCHEDULES`. Default the study's four (exp, step,
             cosine_restarts, plateau).
         epochs: int >= 1, how many epochs to draw. Default 50, as in the study.
         optim: the `OptimConfig` whose other settings (lr, gamma, periods, warmup) apply.
@@ -32,9 +35,6 @@ def plot_schedules(schedules=STUDY_SCHEDULES, *, epochs=50, optim=None, log_scal
         >>> [line.get_label() for line in fig.axes[0].lines][0]
         'exponential'
     """
-    from keras_resnet_cifar.config import OptimConfig
-    from keras_resnet_cifar.training.schedules import SCHEDULES, schedule_curve
-
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs: received {epochs!r}; accepted: an integer >= 1")
     unknown = [s for s in schedules if s not in SCHEDULES]

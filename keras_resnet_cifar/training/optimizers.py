@@ -20,19 +20,19 @@ With `reference_batch`, `bn_bias_lr_scale` or `whiten_bias_epochs` (sgd/sgdn onl
 (g + c * w, before the momentum) on every trainable variable, and the whitening bias frozen after
 its epochs (no step at all then, as PyTorch's requires_grad=False), as airbench's param groups.
 
-Study optimizers use PyTorch's defaults where Keras's differ (Adagrad's initial accumulator
-and epsilon, Adadelta's rho and epsilon), so `--lr` means what it meant in the study.
+Which Keras class each name builds, with PyTorch's defaults where Keras's differ (Adagrad's initial
+accumulator and epsilon, Adadelta's rho and epsilon), is the table in `optimizer_table.py`.
 """
 import keras
 
-from keras_resnet_cifar.config import OPTIMIZERS
+from keras_resnet_cifar.optimizer_table import OPTIMIZER_TABLE
 
 _NO_DECAY = ["gamma", "beta", "bias"]  # BatchNorm scale/offset and biases
 
 
 def is_decoupled(optim):
     """Whether `optim`'s weight decay is decoupled (in the optimizer) rather than an L2 loss."""
-    return optim.optimizer == "adamw" or bool(optim.decoupled_weight_decay)
+    return OPTIMIZER_TABLE[optim.optimizer].decoupled or bool(optim.decoupled_weight_decay)
 
 
 def coupled_l2(optim):
@@ -130,31 +130,24 @@ def make_optimizer(optim, *, learning_rate=None, ema=None, steps_per_epoch=None)
         >>> type(opt).__name__, opt.nesterov
         ('SGD', True)
     """
-    name = optim.optimizer
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer: received {name!r}; accepted: {', '.join(OPTIMIZERS)}")
+    kind = OPTIMIZER_TABLE[optim.optimizer]  # a checked name: OptimConfig accepts only the table's
     lr = optim.keras_lr() if learning_rate is None else learning_rate
-    decay = {"weight_decay": optim.weight_decay} if is_decoupled(optim) and optim.weight_decay else {}
+    options = dict(kind.options)
+    if kind.decoupled or (is_decoupled(optim) and optim.weight_decay):
+        options["weight_decay"] = optim.weight_decay
     ema = optim.ema_momentum if ema is None else ema
     if ema:
-        decay.update(use_ema=True, ema_momentum=ema)
-    if name in ("sgd", "sgdn") and is_grouped(optim):
+        options.update(use_ema=True, ema_momentum=ema)
+    if kind.momentum:
+        options["momentum"] = optim.momentum
+    if is_grouped(optim):  # sgd/sgdn only (OptimConfig refuses the group options with any other)
         if optim.whiten_bias_epochs is not None and not steps_per_epoch:
             raise ValueError("optim.whiten_bias_epochs: the freezing step needs steps_per_epoch")
         freeze = None if optim.whiten_bias_epochs is None else optim.whiten_bias_epochs * steps_per_epoch
-        optimizer = GroupSGD(lr, momentum=optim.momentum, nesterov=name == "sgdn", decay=optim.gradient_decay(),
-                             bn_bias_lr_scale=optim.bn_bias_lr_scale, freeze_bias_step=freeze, **decay)
-    elif name in ("sgd", "sgdn"):
-        optimizer = keras.optimizers.SGD(lr, momentum=optim.momentum, nesterov=name == "sgdn", **decay)
-    elif name == "adagrad":
-        optimizer = keras.optimizers.Adagrad(lr, initial_accumulator_value=0.0, epsilon=1e-10, **decay)
-    elif name == "adadelta":
-        optimizer = keras.optimizers.Adadelta(lr, rho=0.9, epsilon=1e-6, **decay)
-    elif name == "adam":
-        optimizer = keras.optimizers.Adam(lr, epsilon=1e-8, **decay)
+        optimizer = GroupSGD(lr, decay=optim.gradient_decay(), bn_bias_lr_scale=optim.bn_bias_lr_scale,
+                             freeze_bias_step=freeze, **options)
     else:
-        decay.pop("weight_decay", None)
-        optimizer = keras.optimizers.AdamW(lr, weight_decay=optim.weight_decay, epsilon=1e-8, **decay)
+        optimizer = getattr(keras.optimizers, kind.keras_class)(lr, **options)
     if optimizer.weight_decay:
         optimizer.exclude_from_weight_decay(var_names=_NO_DECAY)
     return optimizer

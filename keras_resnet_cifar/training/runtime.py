@@ -1,6 +1,8 @@
 """Where and how training runs: devices, mixed precision, XLA, tf.distribute, determinism.
 
-Nothing here runs at import time; `train` calls these in order and undoes the process-wide
+The settings come from a `TrainConfig`, which has checked them (its `mixed_precision`, `jit_compile`
+and `strategy` choices), so they are not checked again here. Nothing here runs at import time;
+`train` calls these in order and undoes the process-wide
 settings (dtype policy, op determinism) it changed. TensorFlow is imported only on its own
 backend: on JAX (or another Keras backend) the device comes from that backend, training runs on
 one device, and what only TensorFlow has (tf.distribute, op determinism) says so.
@@ -13,7 +15,7 @@ import platform
 
 import keras
 
-from keras_resnet_cifar.config import PRECISIONS, STRATEGIES, SWITCHES  # noqa: F401  (the accepted names)
+from keras_resnet_cifar.memory import available_bytes, check_fits
 
 
 def backend():
@@ -63,9 +65,8 @@ def precision_policy(setting="auto"):
     (1.7x on resnet24 here: benchmarks/RESULTS.md), on TPUs and on Ampere or newer GPUs.
 
     Args:
-        setting: "auto", "on", "off" or "bf16".
+        setting: `TrainConfig.mixed_precision`: "auto", "on", "off" or "bf16".
     """
-    _check_choice("mixed_precision", setting, PRECISIONS)
     if setting == "auto":
         gpus = accelerators()
         setting = "on" if gpus and all(c is not None and _version(c) >= (7, 0) for _, c in gpus) else "off"
@@ -75,8 +76,17 @@ def precision_policy(setting="auto"):
 def jit_compile_arg(setting="auto"):
     """`Model.compile`'s jit_compile for "auto" (Keras decides: XLA on GPU, not on CPU or under
     op determinism), "on" or "off"."""
-    _check_choice("jit_compile", setting, SWITCHES)
     return {"auto": "auto", "on": True, "off": False}[setting]
+
+
+def check_memory(config, policy):
+    """Refuse `config`'s network before it is built when training it cannot fit in the memory
+    available (`memory.check_fits`, activations at 2 bytes under a 16-bit `policy`); with a GPU
+    only building is checked against host memory."""
+    optim = config.optim
+    check_fits(config.model, available_bytes(), batch_size=optim.batch_size, optimizer=optim.optimizer,
+               momentum=optim.momentum, activation_bytes=2 if "16" in str(policy) else 4,
+               accelerator=bool(accelerators()))
 
 
 @contextlib.contextmanager
@@ -108,7 +118,6 @@ def make_strategy(name="auto"):
             (MultiWorkerMirroredStrategy across the machines TF_CONFIG lists). On another
             backend, "auto" and "one" give `SingleDevice`; the others need TensorFlow.
     """
-    _check_choice("strategy", name, STRATEGIES)
     if backend() != "tensorflow":
         if name in ("mirrored", "multiworker"):
             raise ValueError(f"strategy: received {name!r} on the {backend()} backend; accepted there: auto or "
@@ -210,8 +219,3 @@ def _cpu_name():
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def _check_choice(name, value, accepted):
-    if value not in accepted:
-        raise ValueError(f"{name}: received {value!r}; accepted: {', '.join(accepted)}")

@@ -30,7 +30,6 @@ import math
 
 import keras
 
-from keras_resnet_cifar.config import SCHEDULES
 PER_STEP = ("onecycle", "triangular")  # set by the optimizer at every step, not by EpochLR
 
 
@@ -127,8 +126,6 @@ def lr_for_epoch(optim, epoch):
         >>> lr_for_epoch(OptimConfig(schedule="exp", lr=0.1, gamma=0.9), 2)
         0.081...
     """
-    if optim.schedule not in SCHEDULES:
-        raise ValueError(f"schedule: received {optim.schedule!r}; accepted: {', '.join(SCHEDULES)}")
     if optim.schedule in PER_STEP:  # sampled at each epoch's first step, one step per epoch
         return lr_at_step(optim, epoch, 1)
     warmup, lr = optim.warmup_epochs, optim.keras_lr()

@@ -14,8 +14,8 @@ from keras_resnet_cifar.training.divergence import TrainingDiverged, record_dive
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
 from keras_resnet_cifar.config import RECORDED, TrainConfig
 from keras_resnet_cifar.training.data_checks import check_data
-from keras_resnet_cifar.training.runtime import (backend, describe_device, dtype_policy, jit_compile_arg,
-                                                 make_strategy, run_dir_for, seeded, shard_for, precision_policy,
+from keras_resnet_cifar.training.runtime import (backend, check_memory, describe_device, dtype_policy,
+                                                 jit_compile_arg, make_strategy, run_dir_for, seeded, shard_for, precision_policy,
                                                  versions)
 from keras_resnet_cifar.training.schedules import step_schedule
 from keras_resnet_cifar.data.loader import normalize_images
@@ -82,7 +82,7 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
         writes the run and evaluates; other workers return None.
 
     Example:
-        >>> config = TrainConfig(model=ModelConfig.from_preset("tiny"), optim=OptimConfig(epochs=2))
+        >>> config = TrainConfig(model=ResNetSpec.from_preset("tiny"), optim=OptimConfig(epochs=2))
         >>> train(config, "runs/tiny", data=from_arrays(x, y, x_test, y_test))["test_accuracy"]
     """
     from keras_resnet_cifar.data import load_data
@@ -136,7 +136,7 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
 
     optim = config.optim
     steps = steps_per_epoch(data.train, optim.batch_size)
-    _check_memory(config, mixed)
+    check_memory(config, mixed)
     with strategy.scope():
         model = build_model(config, mixed)
         compile_model(model, config, steps)
@@ -162,13 +162,6 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
         record_divergence(run_dir, error, committed["epoch"] if committed else 0)
         raise
     return model
-
-
-def _check_memory(config, policy):
-    from keras_resnet_cifar.memory import check_fits
-
-    check_fits(config.model, batch_size=config.optim.batch_size, optimizer=config.optim.optimizer,
-               momentum=config.optim.momentum, activation_bytes=2 if "16" in str(policy) else 4)
 
 
 def _finish(config, data, run_dir, model, mixed, strategy):

@@ -1,7 +1,7 @@
 """Checks of the values a search dimension may take; each error names what was received and accepted."""
 import numbers
 
-from keras_resnet_cifar.config import OPTIMIZERS
+from keras_resnet_cifar.optimizer_table import OPTIMIZERS
 
 
 def _as_tuple(name, value):

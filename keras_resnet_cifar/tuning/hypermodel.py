@@ -33,7 +33,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         from keras_resnet_cifar.data import steps_per_epoch
-        from keras_resnet_cifar.training.runtime import precision_policy
+        from keras_resnet_cifar.training.runtime import check_memory, precision_policy
         from keras_resnet_cifar.training.train import build_model, compile_model
 
         values = declare(self.space, hp)
@@ -42,7 +42,9 @@ class ResNetHyperModel(keras_tuner.HyperModel):
             raise keras_tuner.errors.FailedTrialError(f"over budget, not built: {problem}")
         config = self.space.train_config(values, self.config)
         keras.utils.set_random_seed(config.seed)
-        model = build_model(config, precision_policy(config.mixed_precision))
+        policy = precision_policy(config.mixed_precision)
+        check_memory(config, policy)  # a trial too large for memory fails before its weights are made
+        model = build_model(config, policy)
         return compile_model(model, config, steps_per_epoch(self.data.train, config.optim.batch_size))
 
     def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), verbose=0, **kwargs):

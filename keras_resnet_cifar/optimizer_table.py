@@ -1,0 +1,55 @@
+"""The optimizers a run may use, one row each: the config's accepted names, the Keras class that
+`training.optimizers.make_optimizer` builds, and the state it keeps per weight (the memory estimate).
+
+Adding an optimizer is one row here (and its test); the config, the search space, the builder and
+the memory estimate read this table. No Keras here: the config checks names without importing it.
+"""
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerKind:
+    """One optimizer: how it is built and what it keeps.
+
+    Args:
+        keras_class: the class in `keras.optimizers`.
+        options: constructor keywords, PyTorch's defaults where Keras's differ (so `--lr` means what it
+            meant in the study).
+        slots: variables the optimizer keeps per weight (a momentum slot only while momentum > 0).
+        momentum: whether it takes `OptimConfig.momentum` (and may use parameter groups, `GroupSGD`).
+        decoupled: whether its weight decay is always in the optimizer (w -= lr * wd * w).
+        description: one line for the README and --help.
+    """
+
+    keras_class: str
+    options: dict
+    slots: int
+    momentum: bool = False
+    decoupled: bool = False
+    description: str = ""
+
+
+OPTIMIZER_TABLE = {
+    "sgd": OptimizerKind("SGD", {"nesterov": False}, 1, momentum=True, description="SGD with momentum"),
+    "sgdn": OptimizerKind("SGD", {"nesterov": True}, 1, momentum=True,
+                          description="SGD with Nesterov momentum (the study's)"),
+    "adagrad": OptimizerKind("Adagrad", {"initial_accumulator_value": 0.0, "epsilon": 1e-10}, 1,
+                             description="Adagrad, PyTorch's accumulator and epsilon"),
+    "adadelta": OptimizerKind("Adadelta", {"rho": 0.9, "epsilon": 1e-6}, 2,
+                              description="Adadelta, PyTorch's rho and epsilon"),
+    "adam": OptimizerKind("Adam", {"epsilon": 1e-8}, 2, description="Adam"),
+    "adamw": OptimizerKind("AdamW", {"epsilon": 1e-8}, 2, decoupled=True, description="Adam, decoupled weight decay"),
+}
+OPTIMIZERS = tuple(OPTIMIZER_TABLE)  # the accepted names, in the table's order
+MOMENTUM_OPTIMIZERS = tuple(name for name, kind in OPTIMIZER_TABLE.items() if kind.momentum)
+
+
+def slots(name, momentum=0.9):
+    """Variables optimizer `name` keeps per weight at `momentum`, e.g. `slots("adam") == 2`.
+
+    Example:
+        >>> slots("sgdn"), slots("sgd", momentum=0.0)
+        (1, 0)
+    """
+    kind = OPTIMIZER_TABLE[name]
+    return 0 if kind.momentum and not momentum else kind.slots
