@@ -100,3 +100,43 @@ def test_odd_batches_give_the_same_maps_as_within_an_even_batch():
     resnet = build_resnet(blocks=[1, 1], channels=[4, 8], pool_size=2, num_classes=3)
     maps, _ = gradcam_heatmaps(resnet, images[:3] * 2 - 1)
     assert maps.shape == (2, 3, 32, 32)
+
+
+def _arrays_data(count=6, classes=3):
+    from keras_resnet_cifar.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (4 * count, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(4 * count) % classes
+    return from_arrays(x, y, x[:count], y[:count], class_names=["cat", "dog", "ship"][:classes], val_fraction=0.0,
+                       seed=0)
+
+
+def test_test_images_are_drawn_by_the_seed_without_replacement_and_checked():
+    from keras_resnet_cifar.plots.gradcam import pick_test_images
+
+    data = _arrays_data()
+    images, labels = pick_test_images(data, 3, seed=1)
+    again, _ = pick_test_images(data, 3, seed=1)
+    assert images.shape == (3, 32, 32, 3) and np.array_equal(images, again)
+    rows = [int(np.flatnonzero((data.test.images == image).all(axis=(1, 2, 3)))[0]) for image in images]
+    assert rows == sorted(set(rows)) and list(labels) == [int(data.test.labels[r]) for r in rows]
+    assert len(pick_test_images(data, 50, seed=1)[0]) == len(data.test.labels)  # at most the split
+    with pytest.raises(ValueError, match="--images: received 0; accepted: an integer >= 1"):
+        pick_test_images(data, 0, seed=1)
+
+
+def test_test_gradcam_normalizes_as_the_run_did_and_refuses_other_classes(monkeypatch):
+    import keras_resnet_cifar.plots.gradcam as gradcam
+    from keras_resnet_cifar.config import DataConfig
+
+    data = _arrays_data()
+    seen = {}
+    monkeypatch.setattr(gradcam, "plot_gradcam", lambda model, images, **kwargs: seen.update(images=images, **kwargs))
+    model = build_resnet([1], [4], num_classes=3)
+    plain = DataConfig(normalize=False)
+    gradcam.plot_test_gradcam(model, data, plain, count=2, seed=0)
+    assert np.allclose(seen["inputs"], seen["images"] / 255.0)  # the run's preprocessing, not CIFAR's mean/std
+    assert seen["class_names"] == data.class_names and len(seen["labels"]) == 2
+    with pytest.raises(ValueError, match="the model outputs 10 classes but the data has 3; pass the data"):
+        gradcam.plot_test_gradcam(build_resnet([1], [4]), data, plain)

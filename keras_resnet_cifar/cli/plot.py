@@ -1,19 +1,11 @@
 """`keras-resnet-cifar plot KIND`: draw one of the study's figures to a PNG.
 
-Each kind is an entry of `KINDS`: name -> (register(parser), run(args)). Add a figure by adding one.
+Each kind is an entry of `KINDS`: name -> (help, register(parser), run(args) -> Figure). Add a figure by
+adding one; the figure itself is made in `plots/`. The plot modules import matplotlib (and most Keras),
+so each is imported when its kind runs: `--help` stays fast.
 """
-import os
-
 from keras_resnet_cifar.cli.options import add_config_args, config_from_args
-
-
-def _figure_config(args):
-    """The config the flags describe; the augmentation figure shows noise and mixup at the study's 1.0."""
-    from keras_resnet_cifar.config import TrainConfig
-
-    if args.kind == "augmentations" and not getattr(args, "config", None):
-        return config_from_args(args, TrainConfig(data={"augment": {"noise_std": 1.0, "mixup_alpha": 1.0}}))
-    return config_from_args(args)
+from keras_resnet_cifar.config import TrainConfig
 
 
 def _register_augmentations(parser):
@@ -23,9 +15,10 @@ def _register_augmentations(parser):
 
 def _run_augmentations(args):
     from keras_resnet_cifar.data import load_data
-    from keras_resnet_cifar.plots.augmentations import plot_augmentations
+    from keras_resnet_cifar.plots.augmentations import STUDY_STRENGTHS, plot_augmentations
 
-    config = _figure_config(args)
+    # Without --config, noise and mixup are shown at the study's strengths (its Figure 10).
+    config = config_from_args(args, None if args.config else TrainConfig(data={"augment": STUDY_STRENGTHS}))
     data = load_data(config.data, seed=config.seed, verbose=False)
     return plot_augmentations(data, count=args.count, noise_std=config.data.augment.noise_std,
                               mixup_alpha=config.data.augment.mixup_alpha, seed=config.seed, data_config=config.data)
@@ -49,7 +42,7 @@ def _register_schedules(parser):
 def _run_schedules(args):
     from keras_resnet_cifar.plots.schedules import plot_schedules
 
-    optim = _figure_config(args).optim
+    optim = config_from_args(args).optim
     return plot_schedules(epochs=optim.epochs, optim=optim, log_scale=args.log)
 
 
@@ -57,22 +50,10 @@ def _register_runs(parser):
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="training run folders (history.csv)")
 
 
-def _run_label(path):
-    parts = os.path.normpath(path).split(os.sep)
-    return os.path.join(*parts[-2:]) if parts[-1].startswith("seed") and len(parts) > 1 else parts[-1]
-
-
 def _run_history(args):
-    from keras_resnet_cifar.plots.comparison import plot_runs
-    from keras_resnet_cifar.plots.history import plot_history, read_history
+    from keras_resnet_cifar.plots.history import plot_run_folders
 
-    paths = [os.path.join(run, "history.csv") for run in args.runs]
-    for path in paths:
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"history: {path!r} does not exist; accepted: run folders written by `train`")
-    if len(paths) == 1:
-        return plot_history(paths[0], title=_run_label(args.runs[0]))
-    return plot_runs({_run_label(run): read_history(path) for run, path in zip(args.runs, paths)})
+    return plot_run_folders(args.runs)
 
 
 def _register_run(parser):
@@ -91,14 +72,9 @@ def _run_weights(args):
 
 
 def _run_confusion(args):
-    from keras_resnet_cifar.plots.confusion import plot_confusion
-    from keras_resnet_cifar.training.rundir import Run
+    from keras_resnet_cifar.plots.confusion import plot_run_confusion
 
-    run = Run.open(args.run)
-    metrics = run.metrics()
-    names = run.class_names(len(metrics["confusion_matrix"]))
-    return plot_confusion(metrics["confusion_matrix"], names,
-                          title=f"Confusion matrix, {metrics.get('num_test', '')} test images ({metrics.get('data_source')})")
+    return plot_run_confusion(args.run)
 
 
 def _register_gradcam(parser):
@@ -108,29 +84,11 @@ def _register_gradcam(parser):
 
 
 def _run_gradcam(args):
-    import numpy as np
-
-    from keras_resnet_cifar.config import TrainConfig
-    from keras_resnet_cifar.data import load_data, normalize_images
-    from keras_resnet_cifar.plots.gradcam import plot_gradcam
-    from keras_resnet_cifar.training.evaluate import check_classes
+    from keras_resnet_cifar.plots.gradcam import plot_run_gradcam
     from keras_resnet_cifar.training.rundir import Run
 
     run = Run.open(args.model)
-    model = run.load_model()
-    config = config_from_args(args, run.config() or TrainConfig())
-    data = load_data(config.data.replace(val_fraction=0.0, train_subset=None), seed=config.seed, verbose=False)
-    check_classes(run, data)
-    count = min(args.images, len(data.test.labels))
-    if count < 1:
-        raise ValueError(f"--images: received {args.images}; accepted: an integer >= 1")
-    pick = np.sort(np.random.default_rng(config.seed).choice(len(data.test.labels), count, replace=False))
-    images, labels = data.test.images[pick], data.test.labels[pick]
-    inputs = normalize_images(images, config.data)
-    if model.output_shape[-1] != data.num_classes:
-        raise ValueError(f"gradcam: the model outputs {model.output_shape[-1]} classes but the data has "
-                         f"{data.num_classes}; pass the data the model was trained on (--data)")
-    return plot_gradcam(model, images, inputs=inputs, labels=labels, class_names=data.class_names)
+    return plot_run_gradcam(run, config_from_args(args, run.config() or TrainConfig()), count=args.images)
 
 
 def _register_architecture(parser):
@@ -138,20 +96,9 @@ def _register_architecture(parser):
 
 
 def _run_architecture(args):
-    import tempfile
+    from keras_resnet_cifar.plots.architecture import architecture_figure
 
-    from matplotlib.figure import Figure
-    from matplotlib.image import imread
-
-    from keras_resnet_cifar.network_summary import plot_architecture
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "architecture.png")
-        plot_architecture(config_from_args(args).model, path)
-        image = imread(path)
-    fig = Figure(figsize=(image.shape[1] / 100, image.shape[0] / 100), dpi=100)
-    fig.figimage(image)
-    return fig
+    return architecture_figure(config_from_args(args).model)
 
 
 KINDS = {
@@ -179,10 +126,10 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet_cifar.plots.comparison import save_figure
-
     if not args.out.lower().endswith(".png"):
         raise ValueError(f"--out: received {args.out!r}; accepted: a path ending in .png")
     fig = args._run_kind(args)
+    from keras_resnet_cifar.plots.comparison import save_figure  # matplotlib, loaded once a figure is drawn
+
     save_figure(fig, args.out)
     print(f"{args.kind} written to {args.out}")

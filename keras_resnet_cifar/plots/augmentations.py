@@ -4,6 +4,10 @@ from matplotlib.figure import Figure
 
 from keras_resnet_cifar.config import DataConfig
 
+# Figure 10 shows noise and mixup at the study's strengths ("var = 1" noise, mixup alpha 1), which the
+# training defaults leave off.
+STUDY_STRENGTHS = {"noise_std": 1.0, "mixup_alpha": 1.0}
+
 
 def plot_augmentations(data_or_images, *, count=4, pad=4, noise_std=1.0, mixup_alpha=1.0,
                        data_config=DataConfig(), class_names=None, seed=0):

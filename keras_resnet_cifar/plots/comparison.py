@@ -7,6 +7,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from keras_resnet_cifar.files import atomic_save
+
 METRIC_LABELS = {
     "loss": "training loss (with penalty)", "val_loss": "validation loss",
     "accuracy": "training accuracy", "mixup_accuracy": "training accuracy (vs mixup's dominant label)",
@@ -17,8 +19,6 @@ METRIC_LABELS = {
 
 def save_figure(fig, path, dpi=110):
     """Write `fig` as PNG to `path` atomically (a temp file beside it, then os.replace)."""
-    from keras_resnet_cifar.training.rundir import atomic_save
-
     atomic_save(path, lambda temp: fig.savefig(temp, format="png", dpi=dpi))
     return path
 

@@ -2,6 +2,8 @@
 import numpy as np
 from matplotlib.figure import Figure
 
+from keras_resnet_cifar.training.rundir import Run
+
 
 def plot_confusion(matrix, class_names, *, title="Confusion matrix (test)"):
     """Draw `matrix` (rows true, columns predicted) with its counts written in each cell.
@@ -40,3 +42,12 @@ def plot_confusion(matrix, class_names, *, title="Confusion matrix (test)"):
                     color="white" if matrix[row, col] > threshold else "black")
     fig.tight_layout()
     return fig
+
+
+def plot_run_confusion(run_dir) -> Figure:
+    """The test confusion matrix a finished run recorded in its metrics.json, with its class names."""
+    run = Run.open(run_dir)
+    metrics = run.metrics()
+    names = run.class_names(len(metrics["confusion_matrix"]))
+    return plot_confusion(metrics["confusion_matrix"], names, title=f"Confusion matrix, {metrics.get('num_test', '')} "
+                                                                    f"test images ({metrics.get('data_source')})")

@@ -8,6 +8,11 @@ outputs; the model is never modified: a second functional model shares its layer
 import numpy as np
 from matplotlib.figure import Figure
 
+from keras_resnet_cifar.data import load_data
+from keras_resnet_cifar.data.loader import normalize_images
+from keras_resnet_cifar.model import stage_output_names
+from keras_resnet_cifar.training.evaluate import check_classes
+
 
 def gradcam_heatmaps(model, images, *, layer_names=None, class_indices=None):
     """Grad-CAM heatmaps of `layer_names` (default each stage's output) for a batch of images.
@@ -29,9 +34,7 @@ def gradcam_heatmaps(model, images, *, layer_names=None, class_indices=None):
         >>> maps.shape  # (stages, 4, 32, 32)
     """
     import keras
-    import tensorflow as tf
-
-    from keras_resnet_cifar.model import stage_output_names
+    import tensorflow as tf  # the gradient tape: Grad-CAM runs on the TensorFlow backend
 
     names = list(layer_names) if layer_names is not None else stage_output_names(model)
     if not names:
@@ -99,11 +102,7 @@ def plot_gradcam(model, images, *, inputs=None, labels=None, class_names=None, l
     if images.ndim != 4 or len(images) == 0:
         raise ValueError(f"images: received shape {images.shape}; accepted: (N >= 1, height, width, 3) uint8")
     if inputs is None:
-        from keras_resnet_cifar.data import normalize_images
-
         inputs = normalize_images(images)
-    from keras_resnet_cifar.model import stage_output_names
-
     names = list(layer_names) if layer_names is not None else stage_output_names(model)
     maps, predicted = gradcam_heatmaps(model, inputs, layer_names=names)
     name_of = (lambda i: class_names[int(i)]) if class_names is not None else (lambda i: str(int(i)))
@@ -124,3 +123,51 @@ def plot_gradcam(model, images, *, inputs=None, labels=None, class_names=None, l
         ax.set_xticks([])
         ax.set_yticks([])
     return fig
+
+
+def pick_test_images(data, count, seed):
+    """`count` test images of `data` drawn without replacement by `seed`, in index order: (images, labels).
+
+    Args:
+        data: a `CifarData` (its test split).
+        count: int >= 1; more than the test split has gives them all.
+        seed: the draw's seed (a run's `config.seed`), so a figure can be drawn again.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"--images: received {count!r}; accepted: an integer >= 1")
+    count = min(count, len(data.test.labels))
+    pick = np.sort(np.random.default_rng(seed).choice(len(data.test.labels), count, replace=False))
+    return data.test.images[pick], data.test.labels[pick]
+
+
+def plot_test_gradcam(model, data, data_config, *, count=4, seed=0) -> Figure:
+    """Figure 13 for `count` test images of `data`: picked by `seed`, normalized as `data_config` says.
+
+    Args:
+        model: a functional `keras.Model` that outputs logits for `data`'s classes.
+        data: a `CifarData`; its class names title the rows.
+        data_config: the `DataConfig` the model was trained with (its normalization).
+        count: test images to explain. Default 4.
+        seed: the images' draw. Default 0.
+    """
+    if model.output_shape[-1] != data.num_classes:
+        raise ValueError(f"gradcam: the model outputs {model.output_shape[-1]} classes but the data has "
+                         f"{data.num_classes}; pass the data the model was trained on (--data)")
+    images, labels = pick_test_images(data, count, seed)
+    return plot_gradcam(model, images, inputs=normalize_images(images, data_config), labels=labels,
+                        class_names=data.class_names)
+
+
+def plot_run_gradcam(run, config, *, count=4) -> Figure:
+    """Figure 13 of a run's best model on `count` test images of `config.data` (the whole test split,
+    no validation hold-out), drawn by `config.seed`, after checking the classes match the run's.
+
+    Args:
+        run: a `rundir.Run` (a run folder, or a .keras file).
+        config: the `TrainConfig` to draw with, usually the run's own with the flags given.
+        count: test images to explain. Default 4.
+    """
+    model = run.load_model()
+    data = load_data(config.data.replace(val_fraction=0.0, train_subset=None), seed=config.seed, verbose=False)
+    check_classes(run, data)
+    return plot_test_gradcam(model, data, config.data, count=count, seed=config.seed)

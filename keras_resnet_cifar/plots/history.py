@@ -1,8 +1,12 @@
-"""The study's Figure 11: loss and accuracy per epoch, training and validation."""
+"""The study's Figure 11: loss and accuracy per epoch, training and validation (and several runs overlaid)."""
 import csv
+import os
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from keras_resnet_cifar.plots.comparison import plot_runs
+from keras_resnet_cifar.training.rundir import HISTORY
 
 
 def read_history(path):
@@ -50,3 +54,27 @@ def plot_history(history, *, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def run_label(path):
+    """A run folder's name in a legend: its last part, or the last two for a seed folder (exp/seed1)."""
+    parts = os.path.normpath(path).split(os.sep)
+    return os.path.join(*parts[-2:]) if parts[-1].startswith("seed") and len(parts) > 1 else parts[-1]
+
+
+def plot_run_folders(run_dirs) -> Figure:
+    """The history of one run folder (`plot_history`), or of several overlaid (`comparison.plot_runs`).
+
+    Args:
+        run_dirs: one or more folders written by `train` (each with its history.csv).
+
+    Example:
+        >>> plot_run_folders(["runs/a", "runs/b"]).savefig("runs.png")
+    """
+    paths = [os.path.join(run, HISTORY) for run in run_dirs]
+    for path in paths:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"history: {path!r} does not exist; accepted: run folders written by `train`")
+    if len(paths) == 1:
+        return plot_history(paths[0], title=run_label(run_dirs[0]))
+    return plot_runs({run_label(run): read_history(path) for run, path in zip(run_dirs, paths)})

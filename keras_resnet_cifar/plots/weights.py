@@ -11,6 +11,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from keras_resnet_cifar.training.rundir import WEIGHT_SAMPLES
+
 
 def read_weight_samples(run_dir):
     """The run's per-epoch samples: a list, by epoch, of {"epoch": int, "groups": {name: values}}.
@@ -25,7 +27,7 @@ def read_weight_samples(run_dir):
         >>> [s["epoch"] for s in read_weight_samples("runs/main")][:3]
         [1, 2, 3]
     """
-    paths = sorted(glob.glob(os.path.join(os.fspath(run_dir), "weights", "epoch_*.npz")))
+    paths = sorted(glob.glob(os.path.join(os.fspath(run_dir), WEIGHT_SAMPLES, "epoch_*.npz")))
     if not paths:
         raise FileNotFoundError(
             f"weights: received {os.fspath(run_dir)!r}, which holds no weights/epoch_*.npz; accepted: a run "
