@@ -14,6 +14,8 @@ What differs from airbench, on purpose: Keras's mean loss (the decoupled lr is c
 `OptimConfig.lr_factor`), whole epochs, and the lookahead also updating at each epoch's end
 (so a resumed run is exact without storing the average).
 """
+from keras_resnet_cifar.config import TrainConfig
+
 # The record holders' network (KellerJordan/cifar10-airbench): a frozen 2x2 patch-whitening stem, GELU, three
 # conv-pool groups with BN without a learned scale (momentum 0.6 in Keras's convention, eps 1e-12), a 3x3
 # max-pool head without bias scaled by 1/9, identity-initialised convolutions.
@@ -71,8 +73,6 @@ def recipe_config(name, minutes=15, base=None):
         >>> recipe_config("fast", 60).optim.epochs
         20
     """
-    from keras_resnet_cifar.config import TrainConfig
-
     if name not in RECIPES:
         raise ValueError(f"recipe: received {name!r}; accepted: {', '.join(sorted(RECIPES))}")
     tiers = RECIPES[name]

@@ -20,7 +20,7 @@ import types
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS
+from keras_resnet_cifar.serving.schema import SIGNATURE_INPUTS
 
 CLASS_NAMES = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 MEAN, STD = (0.5, 0.45, 0.4), (0.25, 0.2, 0.3)  # not CIFAR-10's: proves the run's config is baked in

@@ -14,7 +14,7 @@ import tensorflow as tf
 from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from keras_resnet_cifar.serving.export import export_model, list_versions
-from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS
+from keras_resnet_cifar.serving.schema import SIGNATURE_INPUTS
 from export_helpers import CLASS_NAMES, MEAN, encode, reference_probabilities, run_python, shared_export
 
 

@@ -1,5 +1,5 @@
 """`keras-resnet-cifar export`: a run directory or `.keras` file -> saved_models/NAME/VERSION for TF Serving."""
-from keras_resnet_cifar.serving.client import DEFAULT_MODEL_NAME
+from keras_resnet_cifar.serving.schema import DEFAULT_MODEL_NAME
 
 
 def register(subparsers):

@@ -9,7 +9,9 @@ import argparse
 
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.fields import flag_of, help_text, options, sections
+from keras_resnet_cifar.files import read_json
 from keras_resnet_cifar.presets import PRESETS, get_preset
+from keras_resnet_cifar.recipes import RECIPES, recipe_config
 
 _PREFIX = "config:"  # argparse dests of config flags: "config:optim.lr"
 _TITLES = {"model": "model", "data": "data", "data.augment": "augmentation", "optim": "optimization",
@@ -36,8 +38,6 @@ def add_config_args(parser, *, sections=None, skip=(), base=True, config_class=T
         config_class: the config whose options become flags. Default `TrainConfig`.
     """
     if base:
-        from keras_resnet_cifar.recipes import RECIPES
-
         parser.add_argument("--config", metavar="FILE.json", help="a TrainConfig (e.g. a run's config.json) as the "
                                                                   "base; flags given win")
         parser.add_argument("--recipe", choices=sorted(RECIPES), help="a named recipe on top of the base (fast: "
@@ -81,8 +81,6 @@ def config_from_args(args, base=None):
     if base is None:
         base = load_config(args.config) if getattr(args, "config", None) else TrainConfig()
     if getattr(args, "recipe", None):
-        from keras_resnet_cifar.recipes import recipe_config
-
         base = recipe_config(args.recipe, args.minutes or 15, base)
     elif getattr(args, "minutes", None) is not None:
         raise ValueError(f"--minutes: received {args.minutes} without --recipe; accepted: with --recipe NAME")
@@ -91,8 +89,6 @@ def config_from_args(args, base=None):
 
 def load_config(path):
     """A `TrainConfig` from a JSON file, a wrong file named with the problem."""
-    from keras_resnet_cifar.training.rundir import read_json
-
     return TrainConfig.from_dict(read_json(path))
 
 

@@ -1,5 +1,5 @@
 """`keras-resnet-cifar predict`: send images to a TF Serving server and print the top classes."""
-from keras_resnet_cifar.serving.client import DEFAULT_MODEL_NAME, SIGNATURE_INPUTS
+from keras_resnet_cifar.serving.schema import DEFAULT_MODEL_NAME, SIGNATURE_INPUTS
 
 
 def register(subparsers):

@@ -2,6 +2,10 @@
 import numpy as np
 from matplotlib.figure import Figure
 
+from keras_resnet_cifar.experiments.grids import ACTIVATION_GRID
+from keras_resnet_cifar.layers import activation
+from keras_resnet_cifar.spec import ResNetSpec
+
 _TITLES = {"relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "Leaky ReLU", "elu": "ELU", "swish": "Swish"}
 _COEF_SYMBOL = {"leaky_relu": "γ (slope)", "elu": "γ (alpha)", "swish": "γ (beta)"}
 
@@ -23,9 +27,6 @@ def activation_curve(name, coef, x):
         >>> activation_curve("relu6", None, np.array([-1.0, 3.0, 9.0])).tolist()
         [0.0, 3.0, 6.0]
     """
-    from keras_resnet_cifar.layers import activation
-    from keras_resnet_cifar.spec import ResNetSpec
-
     spec = ResNetSpec(blocks=(1,), channels=(1,), activation=name, activation_coef=coef)
     layer = activation(spec, "curve")
     return np.asarray(layer(np.asarray(x, dtype="float32")[:, None])).reshape(-1)
@@ -50,8 +51,7 @@ def plot_activations(grid=None, *, x_range=(-6.0, 8.0), points=281) -> Figure:
         >>> [ax.get_title() for ax in fig.axes]
         ['ReLU', 'ELU']
     """
-    if grid is None:
-        from keras_resnet_cifar.experiments import ACTIVATION_GRID as grid
+    grid = ACTIVATION_GRID if grid is None else grid
     low, high = x_range
     if not low < high:
         raise ValueError(f"x_range: received {x_range!r}; accepted: (low, high) with low < high, e.g. (-6, 8)")

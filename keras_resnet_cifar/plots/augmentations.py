@@ -3,6 +3,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from keras_resnet_cifar.config import DataConfig
+from keras_resnet_cifar.data.splits import CifarData, Split
 
 # Figure 10 shows noise and mixup at the study's strengths ("var = 1" noise, mixup alpha 1), which the
 # training defaults leave off.
@@ -36,6 +37,7 @@ def plot_augmentations(data_or_images, *, count=4, pad=4, noise_std=1.0, mixup_a
         >>> fig = plot_augmentations(load_data("../shared/data/cifar10-jpeg.tar.gz"))
         >>> fig.savefig("augmentations.png")
     """
+    # Lazy: the pipeline's transforms are TensorFlow ops, and importing this module stays TF-free (JAX).
     import tensorflow as tf
 
     from keras_resnet_cifar.data import augment as aug
@@ -73,8 +75,6 @@ def plot_augmentations(data_or_images, *, count=4, pad=4, noise_std=1.0, mixup_a
 
 
 def _pick(data, count, class_names):
-    from keras_resnet_cifar.data import CifarData, Split
-
     labels = None
     if isinstance(data, CifarData):
         class_names = class_names or data.class_names

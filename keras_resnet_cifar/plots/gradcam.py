@@ -5,6 +5,7 @@ relu(sum_k w_k A_k) with w_k the spatial mean of d logit_c / d A_k, upsampled to
 the image size and scaled to [0, 1]. It is computed on the logits the model
 outputs; the model is never modified: a second functional model shares its layers.
 """
+import keras
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -33,8 +34,7 @@ def gradcam_heatmaps(model, images, *, layer_names=None, class_indices=None):
         >>> maps, classes = gradcam_heatmaps(model, x[:4])
         >>> maps.shape  # (stages, 4, 32, 32)
     """
-    import keras
-    import tensorflow as tf  # the gradient tape: Grad-CAM runs on the TensorFlow backend
+    import tensorflow as tf  # lazy: the gradient tape; importing this module stays TF-free (JAX)
 
     names = list(layer_names) if layer_names is not None else stage_output_names(model)
     if not names:

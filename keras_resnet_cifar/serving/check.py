@@ -9,13 +9,17 @@ import os
 import re
 
 import numpy as np
+import tensorflow as tf  # check_export loads the SavedModel; its warmup records need TensorFlow anyway
+from google.protobuf.message import DecodeError
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
 
-from keras_resnet_cifar.serving.client import OUTPUT_NAMES, SIGNATURE_INPUTS
-from keras_resnet_cifar.serving.warmup import WARMUP_FILE
+from keras_resnet_cifar.serving.export import list_versions
+from keras_resnet_cifar.serving.schema import INPUT_SPECS, OUTPUT_NAMES, OUTPUTS, SIGNATURE_INPUTS, as_outputs
+from keras_resnet_cifar.serving.warmup import WARMUP_FILE, read_warmup, sample_inputs
 
-# Expected (dtype, shape) per tensor; H, W come from the signature and C from class_names.json.
-_INPUT_SPECS = {"images": ("DT_UINT8", 4), "image_bytes": ("DT_STRING", 1)}
-_OUTPUT_SPECS = {"probabilities": ("DT_FLOAT", 2), "class_ids": ("DT_INT64", 1), "class_names": ("DT_STRING", 1)}
+# Expected (dtype, rank) per tensor, from the schema; H, W come from the signature and C from class_names.json.
+_SPECS = {**INPUT_SPECS, **{name: (output.dtype, output.rank) for name, output in OUTPUTS.items()}}
 
 
 class ExportCheckError(ValueError):
@@ -35,8 +39,6 @@ def check_export(path, *, log=None):
     Example:
         for line in check_export("saved_models/resnet_cifar"): print(line)
     """
-    from keras_resnet_cifar.serving.export import list_versions
-
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise FileNotFoundError(f"check-export: {path} is not a folder; accepted: saved_models/NAME or "
@@ -71,9 +73,6 @@ def _fail(folder, check, message):
 
 
 def _check_version(folder, passed):
-    from google.protobuf.message import DecodeError
-    from tensorflow.core.protobuf import saved_model_pb2
-
     variables = os.path.join(folder, "variables")
     required = ["saved_model.pb", os.path.join("variables", "variables.index"), WARMUP_FILE,
                 "class_names.json", "export.json"]
@@ -104,8 +103,6 @@ def _check_version(folder, passed):
     passed(f"signatures: {folder}: serving_default images uint8 (-1, {', '.join(map(str, image_shape))}), "
            f"serving_bytes image_bytes string (-1,) -> {', '.join(OUTPUT_NAMES)} ({len(class_names)} classes)")
 
-    from keras_resnet_cifar.serving.warmup import read_warmup
-
     try:
         logs = read_warmup(os.path.join(folder, WARMUP_FILE))
     except ValueError as error:
@@ -117,8 +114,6 @@ def _check_version(folder, passed):
 
 def _check_signatures(folder, signature_defs, num_classes):
     """Names, dtypes and shapes of both signatures; returns the image shape (H, W, 3)."""
-    from tensorflow.core.framework import types_pb2
-
     image_shape = None
     for signature, input_name in SIGNATURE_INPUTS.items():
         if signature not in signature_defs:
@@ -129,7 +124,7 @@ def _check_signatures(folder, signature_defs, num_classes):
                   f" expected [{input_name!r}] to {sorted(OUTPUT_NAMES)}")
         tensors = {input_name: definition.inputs[input_name], **definition.outputs}
         for name, info in tensors.items():
-            dtype, rank = {**_INPUT_SPECS, **_OUTPUT_SPECS}[name]
+            dtype, rank = _SPECS[name]
             shape = [dim.size for dim in info.tensor_shape.dim]
             got = types_pb2.DataType.Name(info.dtype)
             if got != dtype or len(shape) != rank or shape[0] != -1:
@@ -146,10 +141,6 @@ def _check_signatures(folder, signature_defs, num_classes):
 
 
 def _run_signatures(folder, image_shape, class_names, logs, passed):
-    import tensorflow as tf
-
-    from keras_resnet_cifar.serving.warmup import sample_inputs
-
     try:
         loaded = tf.saved_model.load(folder)
     except Exception as error:  # TF raises several OpError types (DataLoss, NotFound, ...) for damage
@@ -163,9 +154,8 @@ def _run_signatures(folder, image_shape, class_names, logs, passed):
             result = loaded.signatures[signature](**{SIGNATURE_INPUTS[signature]: tf.constant(inputs)})
         except Exception as error:
             _fail(folder, "run", f"{signature} failed on {len(inputs)} sample inputs: {str(error).splitlines()[0]}")
-        outputs[signature] = {name: value.numpy() for name, value in result.items()}
-        probabilities, ids = outputs[signature]["probabilities"], outputs[signature]["class_ids"]
-        names = [name.decode("utf-8") for name in outputs[signature]["class_names"]]
+        outputs[signature] = as_outputs({name: value.numpy() for name, value in result.items()})
+        probabilities, ids, names = (outputs[signature][name] for name in OUTPUT_NAMES)
         if probabilities.shape != (len(inputs), len(class_names)) or not np.all(np.isfinite(probabilities)) \
                 or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4):
             _fail(folder, "run", f"{signature} gave probabilities of shape {probabilities.shape} that are not finite "

@@ -12,11 +12,11 @@ import urllib.request
 
 import numpy as np
 
+from keras_resnet_cifar.serving.schema import (DEFAULT_MODEL_NAME, OUTPUT_NAMES, SIGNATURE_INPUTS, as_outputs,
+                                               missing_outputs)
+
 # Signature name -> its single input tensor's name. `serving_default` takes uint8 pixels,
 # `serving_bytes` encoded PNG/JPEG files (sent over REST as {"b64": ...}).
-SIGNATURE_INPUTS = {"serving_default": "images", "serving_bytes": "image_bytes"}
-OUTPUT_NAMES = ("probabilities", "class_ids", "class_names")
-DEFAULT_MODEL_NAME = "resnet_cifar"
 
 
 class ServingError(RuntimeError):
@@ -90,12 +90,10 @@ def parse_rest_response(body):
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise ServingError(f"response: received {str(body)[:200]!r}; expected {{\"predictions\": [{{...}}, ...]}} "
                            "from a model exported by `keras-resnet-cifar export`")
-    missing = [name for name in OUTPUT_NAMES if rows and name not in rows[0]]
+    missing = missing_outputs(rows[0]) if rows else []
     if missing:
         raise ServingError(f"response: outputs {missing} missing; received {sorted(rows[0])}")
-    return {"probabilities": np.asarray([row["probabilities"] for row in rows], dtype=np.float32),
-            "class_ids": np.asarray([row["class_ids"] for row in rows], dtype=np.int64),
-            "class_names": [row["class_names"] for row in rows]}
+    return as_outputs({name: [row[name] for row in rows] for name in OUTPUT_NAMES})
 
 
 class RestClient:
@@ -178,12 +176,9 @@ def parse_predict_response(response):
     """Turn a `PredictResponse` proto into the dict `RestClient.predict` returns."""
     import tensorflow as tf
 
-    arrays = {name: tf.make_ndarray(response.outputs[name]) for name in OUTPUT_NAMES if name in response.outputs}
-    if len(arrays) != len(OUTPUT_NAMES):
-        raise ServingError(f"response: outputs {sorted(arrays)} received; expected {list(OUTPUT_NAMES)}")
-    return {"probabilities": arrays["probabilities"].astype(np.float32),
-            "class_ids": arrays["class_ids"].astype(np.int64),
-            "class_names": [name.decode("utf-8") for name in arrays["class_names"]]}
+    if missing_outputs(response.outputs):
+        raise ServingError(f"response: outputs {sorted(response.outputs)} received; expected {list(OUTPUT_NAMES)}")
+    return as_outputs({name: tf.make_ndarray(response.outputs[name]) for name in OUTPUT_NAMES})
 
 
 class GrpcClient:

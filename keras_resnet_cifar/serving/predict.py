@@ -6,7 +6,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from keras_resnet_cifar.serving.client import DEFAULT_MODEL_NAME, GrpcClient, RestClient
+from keras_resnet_cifar.serving.client import GrpcClient, RestClient
+from keras_resnet_cifar.serving.schema import DEFAULT_MODEL_NAME
 
 
 def make_client(server, model=DEFAULT_MODEL_NAME, *, version=None, timeout=30.0):

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from keras_resnet_cifar.config import DataConfig
-from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS
+from keras_resnet_cifar.serving.schema import OUTPUT_NAMES, SIGNATURE_INPUTS
 
 
 def build_export_archive(model, class_names, data=DataConfig()):
@@ -62,8 +62,7 @@ def serving_functions(model, class_names, data=DataConfig()):
         x = tf.cast(images, tf.float32) * scale - offset
         probabilities = tf.nn.softmax(tf.cast(model(x, training=False), tf.float32), axis=-1)
         class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
-        return {"probabilities": probabilities, "class_ids": class_ids,
-                "class_names": tf.gather(names, class_ids)}
+        return dict(zip(OUTPUT_NAMES, (probabilities, class_ids, tf.gather(names, class_ids))))  # schema.OUTPUTS
 
     def decode(item):
         encoded, index = item

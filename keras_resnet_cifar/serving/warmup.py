@@ -10,7 +10,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet_cifar.serving.client import SIGNATURE_INPUTS, fill_predict_request
+from keras_resnet_cifar.serving.client import fill_predict_request
+from keras_resnet_cifar.serving.schema import SIGNATURE_INPUTS
 from keras_resnet_cifar.serving.protos import PredictionLog
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")

@@ -15,6 +15,7 @@ import platform
 
 import keras
 
+import keras_resnet_cifar
 from keras_resnet_cifar.memory import available_bytes, check_fits
 
 
@@ -194,8 +195,6 @@ def seeded(seed, deterministic=False):
 def versions():
     """Versions of Python, Keras, this package and the backend's own packages (tensorflow; jax
     and jaxlib; torch), for metrics.json. Reads package metadata: imports nothing."""
-    import keras_resnet_cifar
-
     found = {"python": platform.python_version(), "keras": keras.__version__,
              "keras_resnet_cifar": keras_resnet_cifar.__version__}
     for package in {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib")}.get(backend(), (backend(),)):
