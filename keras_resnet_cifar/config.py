@@ -225,7 +225,8 @@ class TrainConfig(Config):
     strategy: str = option("auto", Choice(STRATEGIES), "tf.distribute strategy: auto (mirrored on several GPUs), "
                            "one, mirrored, multiworker (reads TF_CONFIG)")
     histogram_freq: int = option(1, Int(0), "TensorBoard weight histograms every N epochs; 0: off")
-    verbose: int = option(1, Int(0, 2), "Keras progress: 0 silent, 1 bar, 2 one line per epoch", cli=False)
+    verbose: int = option(1, Int(0, 2), "Keras progress: 0 silent, 1 bar, 2 one line per epoch", cli=False,
+                           on_resume="free")
 
     def to_json(self):
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -267,19 +268,3 @@ def upgrade(saved):
         result["optim"] = {"label_smoothing": data.pop("label_smoothing"), **result.get("optim", {})}
     result["data"] = data
     return result
-
-
-def config_diff(old, new, prefix=""):
-    """Differences between two config dicts as 'key: old -> new' lines (for refusing a resume)."""
-    lines = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            lines += config_diff(a, b, f"{prefix}{key}.")
-        elif _normal(a) != _normal(b):
-            lines.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return lines
-
-
-def _normal(value):
-    return [_normal(v) for v in value] if isinstance(value, (tuple, list)) else value

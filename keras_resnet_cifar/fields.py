@@ -141,10 +141,19 @@ class Optional(Check):
             refuse(path, value, self.accepted, flag)
 
 
-def option(default, check, help, *, aliases=(), cli=True):
-    """A setting: its default, its `Check`, its help (shown by --help) and other flag spellings."""
+RESUME_RULES = ("same", "free")  # option(on_resume=...): a resume must keep the value, or may change it
+
+
+def option(default, check, help, *, aliases=(), cli=True, on_resume="same"):
+    """A setting: its default, its `Check`, its help (shown by --help) and other flag spellings.
+
+    `on_resume="free"` marks a setting that changes how a run reports, not what it computes (e.g.
+    `verbose`): a resumed run, search or experiment may change it (see `resume_changes`).
+    """
+    if on_resume not in RESUME_RULES:
+        raise ValueError(f"on_resume: received {on_resume!r}; accepted: {', '.join(map(repr, RESUME_RULES))}")
     return dataclasses.field(default=default, metadata={"check": check, "help": help, "aliases": tuple(aliases),
-                                                        "cli": cli})
+                                                        "cli": cli, "on_resume": on_resume})
 
 
 def section(cls, help=""):
@@ -160,6 +169,62 @@ def options(cls):
 def sections(cls):
     """{name: config class} of a config class's nested sections."""
     return {f.name: f.metadata["section"] for f in dataclasses.fields(cls) if "section" in f.metadata}
+
+
+def config_diff(old, new, prefix=""):
+    """Differences between two config dicts as 'key: old -> new' lines (for refusing a resume)."""
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += config_diff(a, b, f"{prefix}{key}.")
+        elif _normal(a) != _normal(b):
+            lines.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return lines
+
+
+def resume_changes(cls, saved, requested, prefix=""):
+    """What forbids resuming `saved` as `requested`: 'key: saved -> requested' lines, empty when it may.
+
+    The one resume rule of runs, searches and experiments: every field must be the same except those
+    declared `option(..., on_resume="free")`. A saved dict from an older version gets the fields added
+    since at their defaults (so it still resumes); one that does not parse is compared as it is.
+
+    Args:
+        cls: the config class (e.g. `TrainConfig`).
+        saved: the stored config, a dict (e.g. a config.json) or a `cls`.
+        requested: the config about to run, a `cls` or a dict.
+        prefix: put before every key in the lines, e.g. "training.".
+
+    Example:
+        >>> resume_changes(TrainConfig, TrainConfig(verbose=0).to_dict(), TrainConfig(verbose=2))
+        []
+    """
+    return config_diff(_resume_view(cls, saved), _resume_view(cls, requested), prefix)
+
+
+def _resume_view(cls, config):
+    if isinstance(config, dict):
+        try:
+            config = cls.from_dict(config)
+        except (TypeError, ValueError):  # unknown or malformed keys: compare as saved, so the diff shows them
+            return _without_free(cls, config)
+    return _without_free(cls, config.to_dict())
+
+
+def _without_free(cls, data):
+    kept = dict(data)
+    for f in options(cls):
+        if f.metadata.get("on_resume") == "free":
+            kept.pop(f.name, None)
+    for name, section_cls in sections(cls).items():
+        if isinstance(kept.get(name), dict):
+            kept[name] = _without_free(section_cls, kept[name])
+    return kept
+
+
+def _normal(value):
+    return [_normal(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 def help_text(f):

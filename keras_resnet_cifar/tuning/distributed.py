@@ -4,8 +4,51 @@ Set by KERASTUNER_TUNER_ID ("chief", or a worker id without "chief"), KERASTUNER
 (the chief binds it, workers connect to it) and KERASTUNER_ORACLE_PORT; `keras-resnet-cifar
 tune --chief/--worker ID` sets them, binding the chief to 127.0.0.1 unless told otherwise.
 """
+import contextlib
 import os
 import time
+
+ENVIRONMENT = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+
+
+@contextlib.contextmanager
+def role_environment(*, chief=False, worker=None, oracle_ip=None, oracle_port=None):
+    """Set Keras Tuner's KERASTUNER_* variables for this process's part, and restore them after.
+
+    Without `chief` or `worker` nothing is set (variables set by hand still apply). The chief binds
+    `oracle_ip` (default: KERASTUNER_ORACLE_IP, else 127.0.0.1, loopback only); a worker connects to it.
+
+    Args:
+        chief: serve the oracle (--chief).
+        worker: this worker's id, without "chief" (--worker ID), or None.
+        oracle_ip, oracle_port: the chief's address and port (default 8000).
+
+    Example:
+        >>> with role_environment(worker="gpu0", oracle_port=8001):
+        ...     role()
+        'worker'
+    """
+    if chief and worker:
+        raise ValueError(f"--chief and --worker: received both (worker {worker!r}); accepted: one of them")
+    if not (chief or worker) and (oracle_ip or oracle_port):
+        raise ValueError("--oracle-ip/--oracle-port: received without --chief or --worker ID; accepted: "
+                         "with one of them")
+    if worker and "chief" in worker:
+        raise ValueError(f"--worker: received {worker!r}; accepted: an id without 'chief' (Keras Tuner "
+                         "reads such ids as the chief), e.g. gpu0")
+    saved = {name: os.environ.get(name) for name in ENVIRONMENT}
+    try:
+        if chief or worker:
+            os.environ["KERASTUNER_TUNER_ID"] = "chief" if chief else worker
+            os.environ["KERASTUNER_ORACLE_IP"] = oracle_ip or os.environ.get("KERASTUNER_ORACLE_IP") or "127.0.0.1"
+            os.environ["KERASTUNER_ORACLE_PORT"] = str(oracle_port or os.environ.get("KERASTUNER_ORACLE_PORT") or 8000)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def role():
@@ -27,6 +70,8 @@ def serve_oracle(oracle, poll=0.5):
     """
     from concurrent import futures
 
+    # grpc and Keras Tuner's private modules: only the chief needs them, and the tune command imports
+    # this module at start-up (--help stays fast).
     import grpc
     from keras_resnet_cifar.tuning.compat import OracleServicer, exit_chief, get_service_grpc
 

@@ -2,13 +2,20 @@
 import keras
 import keras_tuner
 
+from keras_resnet_cifar.data import steps_per_epoch
+from keras_resnet_cifar.training.callbacks import training_callbacks
+from keras_resnet_cifar.training.runtime import check_memory, precision_policy
+from keras_resnet_cifar.training.train import build_model, compile_model, fit_stem, make_datasets
+from keras_resnet_cifar.tuning import dimensions
+
 
 class ResNetHyperModel(keras_tuner.HyperModel):
     """Builds, compiles and trains the network a trial's hyperparameters describe.
 
     Settings that are not searched come from `config` (the trial's epochs and training subset
     included); the model and training are the `train` command's (`train.build_model`,
-    `train.compile_model`, its data pipeline and learning-rate schedule).
+    `train.compile_model`, its whitening fit, data pipeline and `callbacks.training_callbacks`: the
+    schedule, lookahead, EMA, divergence guard and early stopping).
 
     Args:
         space: the SearchSpace (its budget is checked again in `build`, as a backstop).
@@ -32,10 +39,6 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         return self.space.train_config(declare(self.space, hp), self.config)
 
     def build(self, hp):
-        from keras_resnet_cifar.data import steps_per_epoch
-        from keras_resnet_cifar.training.runtime import check_memory, precision_policy
-        from keras_resnet_cifar.training.train import build_model, compile_model
-
         values = declare(self.space, hp)
         problem = self.space.violation(values)
         if problem:  # the feasible oracles never propose one; kept for hand-made hyperparameters
@@ -45,20 +48,18 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         policy = precision_policy(config.mixed_precision)
         check_memory(config, policy)  # a trial too large for memory fails before its weights are made
         model = build_model(config, policy)
-        return compile_model(model, config, steps_per_epoch(self.data.train, config.optim.batch_size))
+        compile_model(model, config, steps_per_epoch(self.data.train, config.optim.batch_size))
+        fit_stem(model, config, self.data)  # a Hyperband continuation then loads its parent's weights over it
+        return model
 
     def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), verbose=0, **kwargs):
-        from keras_resnet_cifar.training.divergence import StopOnDivergence, fix_hint
-        from keras_resnet_cifar.training.schedules import lr_callbacks
-        from keras_resnet_cifar.training.train import make_datasets
-
         config = self.trial_config(hp)
         train, val, steps = make_datasets(config, self.data, initial_epoch)
-        # A NaN/inf loss raises TrainingDiverged before Keras Tuner's callbacks save the epoch.
-        guard = StopOnDivergence(fix_hint(config.optim.lr, config.mixed_precision), steps=steps)
+        # train's own, first: a NaN/inf loss raises TrainingDiverged before Keras Tuner's callbacks save
+        # the epoch, and they see the lookahead/EMA weights that validation saw.
+        own, _ = training_callbacks(config, steps=steps, precision=precision_policy(config.mixed_precision))
         return model.fit(train, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                         validation_data=val, shuffle=False,
-                         callbacks=[*lr_callbacks(config.optim), guard, *callbacks], verbose=verbose)
+                         validation_data=val, shuffle=False, callbacks=[*own, *callbacks], verbose=verbose)
 
 
 def declare(space, hp):
@@ -84,15 +85,16 @@ def declare(space, hp):
         channels = _choice(hp, f"channels_{i}", space.widths, default.get(f"channels_{i}", space.widths[0]), scope)
         if i <= values["stages"]:
             values[f"blocks_{i}"], values[f"channels_{i}"] = blocks, channels
-    for name, choices in (("kernel_size", space.kernel_sizes), ("block_order", space.block_orders),
-                          ("activation", space.activations), ("optimizer", space.optimizers),
-                          ("mixup_alpha", space.mixup_alpha)):
-        values[name] = _choice(hp, name, choices, default[name])
-    for name, bounds in (("lr", space.lr), ("weight_decay", space.weight_decay)):
-        if bounds[0] == bounds[1]:
-            values[name] = hp.Fixed(name, bounds[0])
+    # Choices before ranges: the order of declaration is the order the oracles draw in, so a seeded
+    # search proposes what it always did.
+    for dim in sorted(dimensions.DIMENSIONS, key=lambda d: d.kind == dimensions.LOG_RANGE):
+        choices = space.dimension_values[dim.field]
+        if dim.kind == dimensions.CHOICE:
+            values[dim.name] = _choice(hp, dim.name, choices, default[dim.name])
+        elif choices[0] == choices[1]:
+            values[dim.name] = hp.Fixed(dim.name, choices[0])
         else:
-            values[name] = hp.Float(name, bounds[0], bounds[1], sampling="log", default=default[name])
+            values[dim.name] = hp.Float(dim.name, choices[0], choices[1], sampling="log", default=default[dim.name])
     return values
 
 

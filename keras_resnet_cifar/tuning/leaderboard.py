@@ -14,20 +14,20 @@ import io
 import os
 
 from keras_resnet_cifar.config import TrainConfig
-from keras_resnet_cifar.training.rundir import atomic_save, read_json, write_json, write_text
+from keras_resnet_cifar.files import atomic_save, read_json, write_json, write_text
 
 DIVERGED = "diverged"  # a trial metric: 1.0 when its loss became NaN/inf (left out of the ranking)
 
 
+def last_metrics(trial):
+    """{metric: last value} of a Keras Tuner `Trial` (the one reader of trial metrics)."""
+    return {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
+
+
 def trial_records(trials):
     """Plain dicts of Keras Tuner `Trial`s: trial_id, status, values, metrics (last value each)."""
-    records = []
-    for trial in trials:
-        metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
-        records.append({"trial_id": trial.trial_id, "status": trial.status,
-                        "values": dict(trial.hyperparameters.values), "metrics": metrics,
-                        "message": trial.message})
-    return records
+    return [{"trial_id": trial.trial_id, "status": trial.status, "values": dict(trial.hyperparameters.values),
+             "metrics": last_metrics(trial), "message": trial.message} for trial in trials]
 
 
 def rank(records, space):

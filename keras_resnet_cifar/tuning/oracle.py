@@ -16,6 +16,7 @@ import warnings
 import keras_tuner
 import numpy as np
 
+from keras_resnet_cifar.tuning.hypermodel import space_hyperparameters
 from keras_resnet_cifar.tuning.space import SearchSpace
 
 MAX_DRAWS = 100_000  # draws per proposal (~5 s) before the feasible share counts as too small
@@ -79,8 +80,6 @@ class _Feasible:
 
 
 def _oracle_kwargs(space, kwargs):
-    from keras_resnet_cifar.tuning.hypermodel import space_hyperparameters
-
     kwargs.setdefault("objective", keras_tuner.Objective("val_accuracy", "max"))
     kwargs.setdefault("hyperparameters", space_hyperparameters(space))
     return kwargs
@@ -147,7 +146,7 @@ class FeasibleBayesianOracle(_Feasible, keras_tuner.oracles.BayesianOptimization
         initial = self.num_initial_points or max(3 * len(self._nonfixed_space()), 3)
         if len(completed) < initial or not self._nonfixed_space():
             return self._random_populate_space()
-        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.exceptions import ConvergenceWarning  # scikit-learn: needed by the Bayesian oracle only
 
         x, y = self._vectorize_trials()
         with warnings.catch_warnings():  # flat scores early in a search make the kernel fit warn

@@ -8,17 +8,22 @@ each worker trains the trials it is given.
 """
 import contextlib
 import gc
+import glob
 import os
 import time
 
 import keras
 import keras_tuner
-from keras_resnet_cifar.tuning import compat
 
-from keras_resnet_cifar.config import config_diff
-from keras_resnet_cifar.paths import check_folder
-from keras_resnet_cifar.training.rundir import read_json, write_json
-from keras_resnet_cifar.tuning import leaderboard
+from keras_resnet_cifar.data import load_data
+from keras_resnet_cifar.fields import config_diff, resume_changes
+from keras_resnet_cifar.files import check_folder, read_json, write_json
+from keras_resnet_cifar.locks import hold_folder
+from keras_resnet_cifar.signals import stop_requests
+from keras_resnet_cifar.training.callbacks import StopTrialOnSignal
+from keras_resnet_cifar.training.data_checks import check_data
+from keras_resnet_cifar.training.divergence import TrainingDiverged
+from keras_resnet_cifar.tuning import compat, leaderboard
 from keras_resnet_cifar.tuning.distributed import role, serve_oracle
 from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
 from keras_resnet_cifar.tuning.oracle import ORACLES
@@ -26,7 +31,6 @@ from keras_resnet_cifar.tuning.oracle import ORACLES
 TUNERS = tuple(ORACLES)
 DIVERGED = leaderboard.DIVERGED  # metric set to 1.0 on a trial whose loss became NaN/inf
 WORST_VAL_ACCURACY = 0.0  # the objective such a trial reports
-_NOT_COMPARED = ("verbose",)  # training settings a resume may change
 
 
 def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, train_subset=None,
@@ -52,8 +56,6 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
     Example:
         >>> summary = run_search(TrainConfig(), SearchSpace.create(), tuner="random", max_trials=5, epochs=2)
     """
-    from keras_resnet_cifar.training.data_checks import check_data
-
     if tuner not in ORACLES:
         raise ValueError(f"tuner: received {tuner!r}; accepted: {', '.join(TUNERS)}")
     for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1), ("factor", factor, 2)):
@@ -66,45 +68,49 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
     trial_config = config.replace(optim={"epochs": epochs}, data={"train_subset": train_subset})  # checks itself
     search = {"tuner": tuner, "epochs": epochs, "train_subset": train_subset, "factor": factor,
               "objective": "val_accuracy", "seed": config.seed}
-    described = {"space": space.describe(), "search": search,
-                 "training": {k: v for k, v in trial_config.to_dict().items() if k not in _NOT_COMPARED}}
+    described = {"space": space.describe(), "search": search, "training": trial_config.to_dict()}
     if who == "worker" and overwrite:
         raise ValueError("--overwrite: received on a worker; accepted: on the chief only (workers join its search)")
     check_folder(project_dir, "--directory", "the search's results (directory/project)")
     if not overwrite:
-        _check_resume(project_dir, described)
+        _check_resume(project_dir, described, type(config))
     if who != "chief":
         data = data if data is not None else _load(trial_config)
         if len(data.val.labels) == 0:
             raise ValueError("val_fraction: received 0 (no validation split); accepted: a fraction in (0, 1): "
                              "trials are ranked on validation accuracy, never on test (--val-fraction)")
         check_data(trial_config, data)
-    oracle = _make_oracle(tuner, space, max_trials, epochs, factor, config.seed)
-    search_tuner = _ResNetTuner(oracle=oracle, hypermodel=ResNetHyperModel(space, trial_config, data),
-                                directory=os.fspath(directory), project_name=project, overwrite=overwrite)
-    search_tuner.print_progress = who == "worker"
-    if who != "worker":
-        os.makedirs(project_dir, exist_ok=True)
-        write_json(os.path.join(project_dir, "space.json"), described)
-        write = _report_each_trial(oracle, project_dir, space, config, search)
-        done = sum(t.status == "COMPLETED" for t in oracle.trials.values())
-        if done:
-            print(f"tune: resuming {project_dir}: {done} trials finished, they are not run again", flush=True)
-    with _quiet_retracing():
-        if who == "chief":
-            search_tuner.save()
-            serve_oracle(oracle)
-        else:
-            search_tuner.search(epochs=epochs, verbose=0)
-    summary = {"project_dir": project_dir, "role": who, "rows": [], "best": None,
-               "rejected": getattr(oracle, "rejected", 0)}
-    if who == "worker":
-        summary["trials"] = {"run_here": search_tuner.trials_run}
+    # One process per project (a standalone search, or the chief), its lock beside it (--overwrite deletes the
+    # project folder); each worker holds its own id's; a signal ends the trial, which a resumed search reruns.
+    lock = f".{project}.lock" if who != "worker" else f".{project}.{os.environ['KERASTUNER_TUNER_ID']}.lock"
+    stopping = stop_requests() if who != "chief" else contextlib.nullcontext()  # a chief ends as signals say
+    with hold_folder(project_dir, "tune", lock_file=os.path.join(os.fspath(directory), lock)), stopping as stop:
+        oracle = _make_oracle(tuner, space, max_trials, epochs, factor, config.seed)
+        search_tuner = _ResNetTuner(oracle=oracle, hypermodel=ResNetHyperModel(space, trial_config, data),
+                                    directory=os.fspath(directory), project_name=project, overwrite=overwrite)
+        search_tuner.print_progress = who == "worker"
+        if who != "worker":
+            os.makedirs(project_dir, exist_ok=True)
+            write_json(os.path.join(project_dir, "space.json"), described)
+            write = _report_each_trial(oracle, project_dir, space, config, search)
+            done = sum(t.status == "COMPLETED" for t in oracle.trials.values())
+            if done:
+                print(f"tune: resuming {project_dir}: {done} trials finished, they are not run again", flush=True)
+        with _quiet_retracing():
+            if who == "chief":
+                search_tuner.save()
+                serve_oracle(oracle)
+            else:
+                search_tuner.search(epochs=epochs, verbose=0, callbacks=[StopTrialOnSignal(stop)])
+        summary = {"project_dir": project_dir, "role": who, "rows": [], "best": None,
+                   "rejected": getattr(oracle, "rejected", 0)}
+        if who == "worker":
+            summary["trials"] = {"run_here": search_tuner.trials_run}
+            return summary
+        rows = write(plot=True)
+        summary["trials"] = leaderboard.status_counts(leaderboard.trial_records(oracle.trials.values()))
+        summary.update(rows=rows, best=rows[0] if rows else None)
         return summary
-    rows = write(plot=True)
-    summary["trials"] = leaderboard.status_counts(leaderboard.trial_records(oracle.trials.values()))
-    summary.update(rows=rows, best=rows[0] if rows else None)
-    return summary
 
 
 def _make_oracle(tuner, space, max_trials, epochs, factor, seed):
@@ -124,8 +130,7 @@ def _report_each_trial(oracle, project_dir, space, config, search):
         return leaderboard.write_results(project_dir, records, space, config, search, plot=plot)
 
     def trial_ended(trial, tuner_id):
-        metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
-        print(_progress_line(space, trial, metrics, tuner_id, oracle.max_trials), flush=True)
+        print(_progress_line(space, trial, leaderboard.last_metrics(trial), tuner_id, oracle.max_trials), flush=True)
         write(plot=False)
 
     oracle.trial_end_hook = trial_ended
@@ -152,16 +157,13 @@ class _ResNetTuner(keras_tuner.Tuner):
         return model
 
     def run_trial(self, trial, *args, **kwargs):
-        from keras_resnet_cifar.training.divergence import TrainingDiverged
-
         hp = trial.hyperparameters
         if "tuner/epochs" in hp.values:
             kwargs["epochs"] = hp.values["tuner/epochs"]
             kwargs["initial_epoch"] = hp.values["tuner/initial_epoch"]
         start = time.perf_counter()
         parent = hp.values.get("tuner/trial_id")
-        parent_metrics = self.oracle.get_trial(parent).metrics if parent else None
-        if parent_metrics and parent_metrics.exists(DIVERGED) and parent_metrics.get_last_value(DIVERGED):
+        if parent and leaderboard.last_metrics(self.oracle.get_trial(parent)).get(DIVERGED):
             return self._diverged(trial, f"diverged: continues trial {parent}, which diverged", kwargs, start)
         try:
             histories = super().run_trial(trial, *args, **kwargs)
@@ -217,7 +219,7 @@ def _progress_line(space, trial, metrics, tuner_id, max_trials):
 @contextlib.contextmanager
 def _quiet_retracing():
     # Every trial is a new model, so TensorFlow's "triggered tf.function retracing" warning is
-    # expected; it would break the one line per trial.
+    # expected; it would break the one line per trial. TensorFlow: lazily, not needed on the JAX path.
     import tensorflow as tf
 
     logger = tf.get_logger()
@@ -229,7 +231,9 @@ def _quiet_retracing():
         logger.setLevel(level)
 
 
-def _check_resume(project_dir, described):
+def _check_resume(project_dir, described, config_class):
+    """Refuse resuming the search stored in `project_dir` as `described` when they differ: the space and
+    search settings must be equal, the training config as its fields' resume rules say."""
     if not os.path.exists(os.path.join(project_dir, "oracle.json")):
         return
     _check_readable_state(project_dir)
@@ -237,7 +241,10 @@ def _check_resume(project_dir, described):
     if not os.path.exists(stored_path):
         raise FileExistsError(f"{project_dir}: a Keras Tuner project without space.json (not made by "
                               "`keras-resnet-cifar tune`); accepted: --overwrite to start over, or another --project")
-    differences = config_diff(read_json(stored_path), described)
+    stored = read_json(stored_path)
+    differences = config_diff({k: stored.get(k) for k in ("space", "search")},
+                              {k: described[k] for k in ("space", "search")})
+    differences += resume_changes(config_class, stored.get("training", {}), described["training"], "training.")
     if differences:
         raise FileExistsError(
             f"{project_dir}: received a search that differs from the one stored there, so it cannot resume:\n  "
@@ -247,8 +254,6 @@ def _check_resume(project_dir, described):
 
 def _check_readable_state(project_dir):
     """oracle.json and every trial.json parse (Keras Tuner reads them on resume, naming no file)."""
-    import glob
-
     for path in [os.path.join(project_dir, "oracle.json"), *sorted(glob.glob(os.path.join(project_dir, "trial_*",
                                                                                           "trial.json")))]:
         try:
@@ -264,6 +269,4 @@ def _check_readable_state(project_dir):
 
 
 def _load(config):
-    from keras_resnet_cifar.data import load_data
-
     return load_data(config.data, seed=config.seed, verbose=config.verbose > 0)

@@ -1,0 +1,74 @@
+"""What the tune command delegates: the search's settings and the distributed roles' environment, without argparse."""
+import os
+
+import pytest
+
+from keras_resnet_cifar.config import TrainConfig
+from keras_resnet_cifar.recipes import recipe_config
+from keras_resnet_cifar.tuning.distributed import ENVIRONMENT, role, role_environment
+from keras_resnet_cifar.tuning.settings import resolve_settings
+
+
+@pytest.mark.parametrize("tuner, epochs, expected", [("hyperband", None, 9), ("random", None, 3),
+                                                     ("bayesian", None, 3), ("hyperband", 4, 4)])
+def test_epochs_per_trial_default_by_tuner(tuner, epochs, expected):
+    settings = resolve_settings(TrainConfig(), tuner=tuner, epochs=epochs)
+    assert settings.epochs == expected and settings.config == TrainConfig() and settings.notes == ()
+
+
+def test_a_base_without_validation_split_is_searched_with_one_said_aloud():
+    base = recipe_config("fast", 15)
+    assert base.data.val_fraction == 0
+    settings = resolve_settings(base, tuner="random")
+    assert settings.config == base.replace(data={"val_fraction": 0.1})
+    assert settings.notes == ("tune: trials are ranked on a validation split: the recipe's val_fraction 0 -> 0.1 "
+                              "(pass --val-fraction to choose another)",)
+    chosen = resolve_settings(base.replace(data={"val_fraction": 0.2}), val_fraction=0.2)
+    assert chosen.config.data.val_fraction == 0.2 and chosen.notes == ()
+
+
+def test_an_explicit_val_fraction_of_zero_is_refused_never_rewritten():
+    with pytest.raises(ValueError, match=r"--val-fraction: received 0; accepted: a fraction in \(0, 1\)"):
+        resolve_settings(recipe_config("fast", 15), val_fraction=0)
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_worker_role_is_set_for_the_search_and_removed_after(clean_environment):
+    with role_environment(worker="gpu0", oracle_port=8123):
+        assert (os.environ["KERASTUNER_TUNER_ID"], os.environ["KERASTUNER_ORACLE_IP"],
+                os.environ["KERASTUNER_ORACLE_PORT"]) == ("gpu0", "127.0.0.1", "8123")
+        assert role() == "worker"
+    assert not any(name in os.environ for name in ENVIRONMENT) and role() == "standalone"
+
+
+def test_the_chief_keeps_addresses_set_by_hand_and_they_are_restored(clean_environment, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "10.0.0.5")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "9000")
+    with pytest.raises(RuntimeError):
+        with role_environment(chief=True):
+            assert role() == "chief" and os.environ["KERASTUNER_ORACLE_IP"] == "10.0.0.5"
+            assert os.environ["KERASTUNER_ORACLE_PORT"] == "9000"
+            raise RuntimeError("the search failed")  # the environment is restored all the same
+    assert os.environ["KERASTUNER_ORACLE_IP"] == "10.0.0.5" and "KERASTUNER_TUNER_ID" not in os.environ
+
+
+def test_no_role_sets_nothing(clean_environment):
+    with role_environment():
+        assert role() == "standalone"
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"oracle_port": 8000}, "--oracle-ip/--oracle-port: received without --chief or --worker ID"),
+    ({"worker": "chief2"}, "--worker: received 'chief2'; accepted: an id without 'chief'"),
+    ({"chief": True, "worker": "w0"}, "--chief and --worker: received both"),
+])
+def test_wrong_roles_are_refused_before_anything_is_set(kwargs, fragment, clean_environment):
+    with pytest.raises(ValueError, match=fragment):
+        with role_environment(**kwargs):
+            pass
+    assert not any(name in os.environ for name in ENVIRONMENT)
