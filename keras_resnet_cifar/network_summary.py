@@ -32,6 +32,7 @@ def plot_architecture(spec, path):
             f"dot {'found' if shutil.which('dot') else 'missing'}. Install them with "
             "`pip install pydot` and `apt-get install graphviz` (or `brew install graphviz`, `conda install graphviz`)"
         )
+    # Lazy: Keras and TensorFlow, which the table (and `summary --help`) must not load.
     import keras
 
     from keras_resnet_cifar.model import build_from_spec

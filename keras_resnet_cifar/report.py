@@ -13,7 +13,9 @@ import json
 import os
 import time
 
-from keras_resnet_cifar.training.rundir import Run, read_json, write_text
+from keras_resnet_cifar.experiments import read_results, run_dir
+from keras_resnet_cifar.files import read_json, write_text
+from keras_resnet_cifar.training.rundir import CONFIG, METRICS, Run, is_finished
 
 
 def report(dirs, out):
@@ -40,7 +42,7 @@ def report(dirs, out):
     for folder in map(os.fspath, dirs):
         if os.path.exists(os.path.join(folder, "experiment.json")):
             text, found = _experiment_section(folder, base)
-        elif os.path.exists(os.path.join(folder, "metrics.json")):
+        elif is_finished(folder):
             text, found = _run_section(folder, base)
         else:
             text, found = _figures_section(folder, base), {}
@@ -94,12 +96,10 @@ def _figures(folder, base):
 
 
 def _experiment_section(folder, base):
-    from keras_resnet_cifar.experiments import read_results, run_dir
-
     record = read_json(os.path.join(folder, "experiment.json"), dict)
     args, cells, seeds = record.get("arguments", {}), record.get("cells", []), record.get("seeds", 1)
-    paths = [os.path.join(run_dir(folder, cell, k), "metrics.json") for cell in cells for k in range(seeds)]
-    runs = {os.path.abspath(p): read_json(p, dict) for p in paths if os.path.exists(p)}
+    folders = [run_dir(folder, cell, k) for cell in cells for k in range(seeds)]
+    runs = dict(_keyed(Run.open(run)) for run in folders if is_finished(run))
     where = {key: "; ".join(sorted({str(m.get(key)) for m in runs.values()})) or "no finished run"
              for key in ("data_source", "device")}
     epochs = args.get("epochs") or record.get("base_config", {}).get("optim", {}).get("epochs")
@@ -126,10 +126,15 @@ def _experiment_section(folder, base):
     return "\n".join(lines), runs
 
 
+def _keyed(run):
+    """(key, metrics) of a finished `Run`: the key, its metrics file's absolute path, counts a run once."""
+    return os.path.abspath(run.path(METRICS)), run.metrics()
+
+
 def _run_section(folder, base):
-    metrics = Run.open(folder).metrics()
+    key, metrics = _keyed(Run.open(folder))
     lines = [f"## Run `{folder}`", "",
-             f"Reproduce: `keras-resnet-cifar train --config {os.path.join(folder, 'config.json')} --workdir DIR`", "",
+             f"Reproduce: `keras-resnet-cifar train --config {os.path.join(folder, CONFIG)} --workdir DIR`", "",
              "| best val acc % | best epoch | test acc % | test loss | params | epochs | s/epoch |",
              "|---|---|---|---|---|---|---|",
              f"| {_pct(metrics.get('best_val_accuracy'), None)} | {metrics.get('best_epoch')} | "
@@ -141,7 +146,7 @@ def _run_section(folder, base):
         lines += ["| class | test acc % |", "|---|---|"]
         lines += [f"| {name} | {_pct(value, None)} |" for name, value in per_class.items()] + [""]
     lines += [*_figures(folder, base), ""]
-    return "\n".join(lines), {os.path.abspath(os.path.join(folder, "metrics.json")): metrics}
+    return "\n".join(lines), {key: metrics}
 
 
 def _figures_section(folder, base):

@@ -180,7 +180,7 @@ def test_cli_bad_input_exits_2_with_a_clear_message(case, image_folder, good_run
 
 def test_api_resume_with_a_corrupt_checkpoint_stops_before_training_and_changes_nothing(interrupted, tmp_path):
     from keras_resnet_cifar.training.train import train
-    from keras_resnet_cifar.training.rundir import read_json
+    from keras_resnet_cifar.files import read_json
 
     run = _copy_interrupted(interrupted, str(tmp_path),
                             lambda r: _truncate(os.path.join(r, "backup", "epoch_001.weights.h5")))

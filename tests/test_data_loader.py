@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from keras_resnet_cifar.config import AugmentConfig, DataConfig
-from keras_resnet_cifar.data.loader import make_loader, steps_per_epoch
-from keras_resnet_cifar.data.splits import Split
+from keras_resnet_cifar.data.loader import make_loader
+from keras_resnet_cifar.data.splits import Split, steps_per_epoch
 
 CHI2_8DF_P001 = 26.12  # chi-square quantile, 8 degrees of freedom, p = 0.001
 

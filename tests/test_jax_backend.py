@@ -152,7 +152,7 @@ def test_train_on_jax_writes_the_whole_run(straight_run):
 
 
 def test_interrupted_run_resumes_to_the_same_end_on_jax(jax_python, straight_run, interrupted_run):
-    from keras_resnet_cifar.training.rundir import read_json
+    from keras_resnet_cifar.files import read_json
 
     workdir = interrupted_run[0]
     assert read_json(workdir / "backup" / "state.json")["epoch"] == 1 and not (workdir / "metrics.json").exists()

@@ -11,6 +11,7 @@ def register(subparsers):
 
 
 def run(args):
+    # Lazy: serving.check imports TensorFlow (to load the SavedModel), which `--help` must not wait for.
     from keras_resnet_cifar.serving.check import check_export
 
     lines = check_export(args.path, log=lambda line: print(f"ok  {line}", flush=True))

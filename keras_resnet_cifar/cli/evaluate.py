@@ -1,5 +1,6 @@
 """`keras-resnet-cifar evaluate RUN_DIR|MODEL.keras`: re-evaluate a model on the test split alone."""
 from keras_resnet_cifar.cli.options import add_config_args, config_changes
+from keras_resnet_cifar.training.evaluate import evaluate
 
 
 def register(subparsers):
@@ -16,8 +17,6 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet_cifar.training.evaluate import evaluate
-
     if args.eval_batch_size < 1:
         raise ValueError(f"--eval-batch-size: received {args.eval_batch_size}; accepted: an integer >= 1")
     result = evaluate(args.path, data_changes=config_changes(args).get("data", {}), out_dir=args.out,

@@ -1,8 +1,9 @@
 """`keras-resnet-cifar experiment NAME`: one comparison of the study, each cell a training run."""
+import os
 import shlex
 
 from keras_resnet_cifar.cli.options import add_config_args, config_from_args
-from keras_resnet_cifar.experiments import EXPERIMENTS
+from keras_resnet_cifar.experiments import EXPERIMENTS, experiment_cells, run_dir, run_experiment
 from keras_resnet_cifar.presets import PRESETS
 
 
@@ -57,10 +58,6 @@ def _command(args):
 
 
 def run(args):
-    import os
-
-    from keras_resnet_cifar.experiments import experiment_cells, run_dir, run_experiment
-
     base = config_from_args(args).replace(verbose=args.verbose)
     args.workdir = args.workdir or os.path.join("experiments", args.name)
     options = dict(presets=args.presets, variants=args.variants, epochs=args.epochs,

@@ -1,5 +1,6 @@
 """`keras-resnet-cifar export`: a run directory or `.keras` file -> saved_models/NAME/VERSION for TF Serving."""
 from keras_resnet_cifar.serving.schema import DEFAULT_MODEL_NAME
+from keras_resnet_cifar.serving.export import export_model
 
 
 def register(subparsers):
@@ -18,6 +19,4 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet_cifar.serving.export import export_model
-
     export_model(args.source, args.name, version=args.version, base=args.base, force=args.force)

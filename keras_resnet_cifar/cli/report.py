@@ -1,4 +1,5 @@
 """`keras-resnet-cifar report DIR... --out REPORT.md`: experiments, runs and figures as Markdown."""
+from keras_resnet_cifar.report import report
 
 
 def register(subparsers):
@@ -13,8 +14,6 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet_cifar.report import report
-
     report(args.dirs, args.out)
     print(f"wrote {args.out}")
     return 0

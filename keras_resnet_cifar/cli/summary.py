@@ -1,5 +1,6 @@
 """`keras-resnet-cifar summary`: per-stage sizes, parameters and MACs; optional architecture plot."""
 from keras_resnet_cifar.cli.options import add_config_args, config_from_args
+from keras_resnet_cifar import network_summary
 
 
 def register(subparsers):
@@ -10,10 +11,8 @@ def register(subparsers):
 
 
 def run(args):
-    from keras_resnet_cifar.network_summary import format_summary, plot_architecture
-
     spec = config_from_args(args).model
-    print(format_summary(spec))
+    print(network_summary.format_summary(spec))
     if args.plot:
-        plot_architecture(spec, args.plot)
+        network_summary.plot_architecture(spec, args.plot)
         print(f"architecture written to {args.plot}")

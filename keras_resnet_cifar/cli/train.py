@@ -1,5 +1,7 @@
 """`keras-resnet-cifar train`: parse the flags into a TrainConfig and delegate to `training.train`."""
 from keras_resnet_cifar.cli.options import add_config_args, config_from_args, load_config
+from keras_resnet_cifar.config import TrainConfig
+from keras_resnet_cifar.tuning.leaderboard import best_config
 
 
 def register(subparsers):
@@ -19,13 +21,9 @@ def register(subparsers):
 
 def base_config(args):
     """--config FILE.json, --from-tuner DIR (a search's winner), or the study's defaults."""
-    from keras_resnet_cifar.config import TrainConfig
-
     if args.config and args.from_tuner:
         raise ValueError("--config and --from-tuner: received both; accepted: one base config")
     if args.from_tuner:
-        from keras_resnet_cifar.tuning.leaderboard import best_config
-
         return best_config(args.from_tuner)
     return load_config(args.config) if args.config else TrainConfig()
 
@@ -37,7 +35,7 @@ def train_config(args):
 
 
 def run_command(args):
-    from keras_resnet_cifar.training.train import train
+    from keras_resnet_cifar.training.train import train  # lazy: Keras and TensorFlow, which `--help` must not load
 
     config = train_config(args)
     metrics = train(config, args.workdir, force=args.force)

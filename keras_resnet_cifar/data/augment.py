@@ -9,7 +9,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet_cifar.config import AugmentConfig, DataConfig  # noqa: F401  (AugmentConfig re-exported)
+from keras_resnet_cifar.config import DataConfig
 
 
 def random_crop(images, pad, seed):

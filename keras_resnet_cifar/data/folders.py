@@ -1,8 +1,10 @@
 """Image-folder trees ROOT/{train,test}/<class>/<image>: list, check and decode (PNG, JPEG) in parallel."""
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _LAYOUT = "ROOT/train/<class>/*.png|jpg and ROOT/test/<class>/*.png|jpg"
@@ -99,13 +101,13 @@ def decoder_name(size=None):
 
 
 def _tensorflow_backend():
-    import keras
+    import keras  # lazy: Keras (and TensorFlow on its default backend) loads only once images are decoded
 
     return keras.backend.backend() == "tensorflow"
 
 
 def _decode_with_tensorflow(paths, height, width, size):
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: only on the TensorFlow backend; a JAX install may not have it
 
     def decode(path):
         raw = tf.io.read_file(path)
@@ -136,10 +138,6 @@ def _decode_with_tensorflow(paths, height, width, size):
 
 
 def _decode_with_pillow(paths, height, width, size):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from PIL import Image
-
     images = np.zeros((len(paths), height, width, 3), np.uint8)
     shapes = np.empty((len(paths), 2), np.int64)
 
@@ -164,8 +162,6 @@ def _decode_with_pillow(paths, height, width, size):
 
 
 def image_size(path):
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             return image.height, image.width
@@ -176,8 +172,6 @@ def image_size(path):
 
 def _find_undecodable(paths, error):
     """Name the first file in `paths` that does not decode (tf's error does not say which)."""
-    from PIL import Image
-
     for path in paths:
         try:
             with Image.open(path) as image:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.data import archives, folders
 from keras_resnet_cifar.data.splits import CifarData, from_arrays
-from keras_resnet_cifar.files import atomic_save
-from keras_resnet_cifar.paths import check_folder
+from keras_resnet_cifar.files import atomic_save, check_folder
 
 _TFDS_HOST = ("www.cs.toronto.edu", 443)  # where tfds's cifar10 builder downloads from
 OFFLINE_SOURCES = ("an image-folder tree ROOT/{train,test}/<class>/*.png|jpg, a .tar.gz/.zip of one "
@@ -38,8 +38,6 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
         >>> len(data.train), len(data.val), len(data.test), data.class_names[0]
         (45000, 5000, 10000, 'airplane')
     """
-    from keras_resnet_cifar.config import DataConfig
-
     if isinstance(data, DataConfig):  # where a DataConfig becomes these arguments
         return load_data(data.source, data_dir=data.data_dir, val_fraction=data.val_fraction,
                          train_subset=data.train_subset, seed=seed, resize=data.resize, verbose=verbose)

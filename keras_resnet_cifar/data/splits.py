@@ -3,6 +3,7 @@ import dataclasses
 
 import numpy as np
 
+from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.constants import CIFAR10_CLASSES
 
 
@@ -174,8 +175,6 @@ def steps_per_epoch(split, batch_size) -> int:
 
 def check_batching(split, batch_size, data):
     """What both input pipelines refuse: a bad batch size, a `data` that is not a DataConfig, an empty split."""
-    from keras_resnet_cifar.config import DataConfig
-
     check_batch_size(batch_size)
     if not isinstance(data, DataConfig):
         raise TypeError(f"data: received {type(data).__name__}; accepted: a DataConfig")

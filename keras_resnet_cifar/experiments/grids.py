@@ -1,6 +1,9 @@
 """The study's comparisons (Figures 4-9) as data: each experiment a grid of cells (preset x variant)."""
 import dataclasses
 
+from keras_resnet_cifar.config import TrainConfig
+from keras_resnet_cifar.presets import get_preset
+
 STUDY_PRESETS = ("resnet10", "resnet16", "resnet24", "resnet48")
 
 # Coefficients (Table 3's gamma) tried per activation: leaky_relu's slope, elu's alpha,
@@ -125,9 +128,6 @@ def experiment_cells(name, *, presets=None, variants=None, epochs=None, train_su
         >>> [c.name for c in experiment_cells("orderings", presets=["tiny"])][:2]
         ['tiny-a', 'tiny-b']
     """
-    from keras_resnet_cifar.config import TrainConfig
-    from keras_resnet_cifar.presets import get_preset
-
     experiment = get_experiment(name)
     base = base_config or TrainConfig()
     presets = tuple(presets or experiment.presets)

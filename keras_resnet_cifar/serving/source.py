@@ -2,6 +2,8 @@
 import dataclasses
 
 from keras_resnet_cifar.config import DataConfig
+from keras_resnet_cifar.training.divergence import non_finite_weights
+from keras_resnet_cifar.training.rundir import Run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,8 +30,6 @@ def load_source(source):
         source = load_source("runs/resnet24")
         source.model, source.class_names, source.data.pixel_affine()
     """
-    from keras_resnet_cifar.training.rundir import Run
-
     run = Run.open(source)
     notes = []
     model = run.load_model()
@@ -53,14 +53,7 @@ def _check_shapes(model, path):
 
 def _refuse_non_finite(model, path):
     """Refuse a model with NaN or infinite weights (a diverged run): served, it would answer NaN."""
-    import numpy as np
-
-    bad = []
-    for variable in model.weights:
-        values = np.asarray(variable.numpy())
-        count = values.size - int(np.count_nonzero(np.isfinite(values)))
-        if count:
-            bad.append(f"{variable.path} holds {count} NaN/inf values of {values.size}")
+    bad = [f"{path} holds {count} NaN/inf values of {size}" for path, count, size in non_finite_weights(model)]
     if bad:
         more = f" (and {len(bad) - 1} more variable{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
         raise ValueError(f"source: {path} has non-finite weights: {bad[0]}{more}; the training diverged and the "

@@ -2,7 +2,7 @@
 whose loss is NaN or infinite (or at an epoch end with non-finite validation loss or weights),
 before any callback after it sees that epoch, so nothing of it is committed or kept as best.
 
-A run that diverges writes RUN_DIR/diverged.json (`DIVERGED_FILE`):
+A run that diverges writes RUN_DIR/diverged.json (`rundir.DIVERGED`):
 
     {"status": "diverged", "epoch": 1-based, "batch": 1-based or null (found at the epoch's end),
      "loss": the value as text, "last_committed_epoch": int, "message": the error text}
@@ -17,8 +17,8 @@ import keras
 import numpy as np
 
 from keras_resnet_cifar.errors import UserError
-
-DIVERGED_FILE = "diverged.json"
+from keras_resnet_cifar.files import read_json, write_json
+from keras_resnet_cifar.training.rundir import DIVERGED
 
 
 class TrainingDiverged(UserError, RuntimeError):
@@ -74,7 +74,7 @@ class StopOnDivergence(keras.callbacks.Callback):
             value = (logs or {}).get(name)
             if value is not None and not math.isfinite(float(value)):
                 self._raise(f"{name} became {float(value)} at the end of epoch {epoch + 1}", loss=float(value))
-        bad = [w.path for w in self.model.weights if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
+        bad = [path for path, _, _ in non_finite_weights(self.model)]
         if bad:
             self._raise(f"the weights hold NaN or infinite values after epoch {epoch + 1} ({', '.join(bad[:3])}"
                         f"{', ...' if len(bad) > 3 else ''})")
@@ -86,11 +86,27 @@ class StopOnDivergence(keras.callbacks.Callback):
         raise TrainingDiverged(message, epoch=self._epoch, batch=batch, loss=loss)
 
 
+def non_finite_weights(model):
+    """(variable path, NaN/inf values, values) for each of `model`'s weights that holds a NaN or an infinity.
+
+    The one scan for them: a diverged epoch (`StopOnDivergence`) and a model refused for export use it.
+
+    Example:
+        >>> non_finite_weights(model)
+        [("resnet/stem_conv/kernel", 3, 1728)]
+    """
+    found = []
+    for variable in model.weights:
+        values = keras.ops.convert_to_numpy(variable)
+        count = values.size - int(np.count_nonzero(np.isfinite(values)))
+        if count:
+            found.append((variable.path, count, int(values.size)))
+    return found
+
+
 def record_divergence(run_dir, error, last_committed_epoch):
     """Write RUN_DIR/diverged.json for `error` (a `TrainingDiverged`)."""
-    from keras_resnet_cifar.training.rundir import write_json
-
-    write_json(os.path.join(os.fspath(run_dir), DIVERGED_FILE), {
+    write_json(os.path.join(os.fspath(run_dir), DIVERGED), {
         "status": "diverged", "epoch": error.epoch, "batch": error.batch,
         "loss": None if error.loss is None else str(error.loss),
         "last_committed_epoch": last_committed_epoch, "message": str(error)})
@@ -98,9 +114,7 @@ def record_divergence(run_dir, error, last_committed_epoch):
 
 def check_not_diverged(run_dir):
     """Raise `TrainingDiverged` again if the run in `run_dir` diverged (its diverged.json)."""
-    from keras_resnet_cifar.training.rundir import read_json
-
-    path = os.path.join(os.fspath(run_dir), DIVERGED_FILE)
+    path = os.path.join(os.fspath(run_dir), DIVERGED)
     if not os.path.exists(path):
         return
     record = read_json(path)

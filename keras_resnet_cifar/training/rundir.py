@@ -10,26 +10,39 @@ A run directory holds:
                        under mixup), val_loss, val_accuracy, lr, seconds, val_seconds
     metrics.json       written last: its presence marks a finished run ("status": "finished")
     diverged.json      instead of metrics.json when the loss became NaN/inf (see divergence.py)
-    confusion.png, history.png, tensorboard/, weights/ (see callbacks.py), backup/ (resume)
+    confusion.png, history.png, tensorboard/, weights/ (see callbacks.py), backup/ (resume, see checkpoint.py)
+
+Their names are the constants below, the one place they are written. `Run` is the one reader of a run
+directory; checkpoint.py and divergence.py write theirs and import this module, never the reverse.
 """
 import dataclasses
 import os
 import shutil
 
-from keras_resnet_cifar.config import config_diff
+from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.constants import CIFAR10_CLASSES
-from keras_resnet_cifar.files import atomic_save, read_json, write_json, write_text  # noqa: F401  (re-exported)
-from keras_resnet_cifar.paths import check_folder
+from keras_resnet_cifar.fields import resume_changes
+from keras_resnet_cifar.files import check_folder, check_keras_file, read_json
 
-RUN_FILES = ("config.json", "class_names.json", "best.keras", "last.weights.h5", "history.csv",
-             "metrics.json", "confusion.png", "history.png", "tensorboard", "weights", "backup",
-             "diverged.json")
+CONFIG = "config.json"
+CLASS_NAMES = "class_names.json"
+BEST_MODEL = "best.keras"
+LAST_WEIGHTS = "last.weights.h5"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+DIVERGED = "diverged.json"
+BACKUP = "backup"
+CONFUSION_FIGURE = "confusion.png"
+HISTORY_FIGURE = "history.png"
+TENSORBOARD = "tensorboard"
+WEIGHT_SAMPLES = "weights"
 
-# Settings that change how a run reports, not what it computes: a resume may change them.
-_NOT_COMPARED = ("verbose",)
+# Everything `train` writes in a run directory: what --force deletes.
+RUN_FILES = (CONFIG, CLASS_NAMES, BEST_MODEL, LAST_WEIGHTS, HISTORY, METRICS, CONFUSION_FIGURE, HISTORY_FIGURE,
+             TENSORBOARD, WEIGHT_SAMPLES, BACKUP, DIVERGED)
 
 
-_ACCEPTED = ("a run directory holding best.keras (with config.json and class_names.json beside it), "
+_ACCEPTED = (f"a run directory holding {BEST_MODEL} (with {CONFIG} and {CLASS_NAMES} beside it), "
              "or a Keras 3 model file MODEL.keras")
 
 
@@ -51,7 +64,7 @@ class Run:
         """Open a run directory (its best.keras) or a `.keras` file; a missing or wrong path says which."""
         path = os.fspath(path)
         if os.path.isdir(path):
-            return cls(path, os.path.join(path, "best.keras"))
+            return cls(path, os.path.join(path, BEST_MODEL))
         if os.path.isfile(path):
             if not path.endswith(".keras"):
                 raise ValueError(f"{path}: received a file that is not a .keras model; accepted: {_ACCEPTED}. "
@@ -60,18 +73,17 @@ class Run:
         raise FileNotFoundError(f"{path}: does not exist; accepted: {_ACCEPTED}")
 
     def path(self, name):
+        """The path of the run's file `name` (one of this module's constants, e.g. `METRICS`)."""
         return os.path.join(self.folder, name)
 
     def config(self):
         """The run's `TrainConfig` (config.json, older layouts upgraded), or None without one."""
-        from keras_resnet_cifar.config import TrainConfig
-
-        path = self.path("config.json")
+        path = self.path(CONFIG)
         return TrainConfig.from_dict(read_json(path, dict)) if os.path.isfile(path) else None
 
     def metrics(self):
         """metrics.json of a finished run; FileNotFoundError (saying so) for an unfinished one."""
-        path = self.path("metrics.json")
+        path = self.path(METRICS)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: does not exist; accepted: a finished run folder (train writes "
                                     "metrics.json last)")
@@ -80,7 +92,7 @@ class Run:
     def class_names(self, num_classes=None, notes=None):
         """class_names.json; without it the CIFAR-10 names when `num_classes` is 10 or None (a line is
         added to `notes`), else FileNotFoundError naming the file to write."""
-        path = self.path("class_names.json")
+        path = self.path(CLASS_NAMES)
         if not os.path.isfile(path):
             if num_classes not in (None, len(CIFAR10_CLASSES)):
                 raise FileNotFoundError(f"{path}: does not exist and the model has {num_classes} classes, not "
@@ -96,24 +108,33 @@ class Run:
                              f"{num_classes or 'one per class,'} non-empty strings, in label order")
         return tuple(names)
 
-    def load_model(self):
-        """The model (custom layers registered), or a ValueError saying the file is not a readable model."""
-        import keras
+    def load_model(self, what="model"):
+        """The model (custom layers registered), or a ValueError saying the file is not a readable model.
 
-        import keras_resnet_cifar.layers  # noqa: F401  registers the package's custom layers for loading
+        The package's one way to load a `.keras` file it wrote (evaluate, plot, export, and train's final
+        evaluation of best.keras).
 
-        from keras_resnet_cifar.training.checkpoint import check_keras_file
+        Args:
+            what: what the file is, for the messages, e.g. "best checkpoint". Default "model".
+        """
+        # Lazy: the model module imports Keras (and TensorFlow), and this module is read at CLI start-up.
+        from keras_resnet_cifar.model import load_model
 
         if not os.path.isfile(self.model_path):
             raise FileNotFoundError(f"{self.model_path}: does not exist; accepted: {_ACCEPTED}. Did the training "
                                     "run finish its first epoch?")
-        check_keras_file(self.model_path)  # a damaged zip makes Keras say "File not found", which is false
+        check_keras_file(self.model_path, what)  # a damaged zip makes Keras say "File not found", which is false
         try:
-            return keras.saving.load_model(self.model_path, compile=False)
+            return load_model(self.model_path, compile=False)
         except Exception as error:  # Keras raises many types for a damaged or foreign file
             first = str(error).splitlines()[0] if str(error) else ""
             raise ValueError(f"{self.model_path}: not a readable Keras model ({type(error).__name__}: {first}); "
                              f"accepted: {_ACCEPTED}; fix: retrain, or restore the file") from None
+
+
+def is_finished(folder):
+    """Whether `folder` holds a finished run: train writes its metrics.json last."""
+    return os.path.isfile(os.path.join(os.fspath(folder), METRICS))
 
 
 def prepare(workdir, config, *, force=False):
@@ -138,26 +159,14 @@ def prepare(workdir, config, *, force=False):
                 shutil.rmtree(path)
             elif os.path.exists(path):
                 os.remove(path)
-    config_path = os.path.join(workdir, "config.json")
+    config_path = os.path.join(workdir, CONFIG)
     if not os.path.exists(config_path):
         return "new"
-    old, new = _with_defaults(read_json(config_path), type(config)), config.to_dict()
-    for key in _NOT_COMPARED:
-        old.pop(key, None)
-        new.pop(key, None)
-    differences = config_diff(old, new)
+    differences = resume_changes(type(config), read_json(config_path), config)  # fields' on_resume rules
     if differences:
         listed = "\n  ".join(differences)
         raise FileExistsError(
             f"workdir {workdir!r} holds a run with a different config (saved -> requested):\n  {listed}\n"
             "Resume with the saved config, pass --force to delete that run and start over, "
             "or choose another --workdir.")
-    return "finished" if os.path.exists(os.path.join(workdir, "metrics.json")) else "resume"
-
-
-def _with_defaults(saved, config_class):
-    """A saved config with fields added since it was written filled in with their defaults."""
-    try:
-        return config_class.from_dict(saved).to_dict()
-    except (TypeError, ValueError):
-        return saved  # unknown or malformed keys: compare as saved, so the diff shows them
+    return "finished" if is_finished(workdir) else "resume"
