@@ -1,10 +1,12 @@
 """Learning-rate schedules: each formula per epoch, and the callbacks that apply them."""
 import math
 
+import keras
+import numpy as np
 import pytest
 
-from keras_resnet_cifar.config import SCHEDULES, OptimConfig
-from keras_resnet_cifar.training.schedules import lr_for_epoch, schedule_curve
+from keras_resnet_cifar.config import SCHEDULES, OptimConfig, TrainConfig
+from keras_resnet_cifar.training.schedules import EpochLR, lr_for_epoch, schedule_curve, step_schedule
 
 
 def optim(**kwargs):
@@ -105,3 +107,38 @@ def test_plateau_halves_after_patience_and_its_counters_survive_a_resume():
     resumed.set_model(model)
     resumed.on_train_begin()
     assert resumed.get_state() == plateau.get_state()
+
+
+def _linear_model(inputs=3, outputs=2):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((inputs,)), keras.layers.Dense(outputs)])
+
+
+def test_onecycle_rate_of_every_step_matches_the_formula():
+    optim = OptimConfig(schedule="onecycle", lr=0.4, epochs=3, warmup_epochs=1)
+    schedule = step_schedule(optim, steps_per_epoch=5)
+    expected = [0.4 * (s + 1) / 5 for s in range(5)] + [0.4 * (15 - s) / 10 for s in range(5, 16)]
+    assert [float(schedule(s)) for s in range(16)] == pytest.approx(expected)
+    assert float(schedule(4)) == pytest.approx(0.4) and float(schedule(15)) == 0.0
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(schedule))
+    assert float(restored(7)) == pytest.approx(expected[7])
+    assert step_schedule(OptimConfig(schedule="cosine"), 5) is None
+
+
+def test_training_applies_the_onecycle_rate_at_each_step_and_logs_it():
+    from keras_resnet_cifar.training.train import compile_model
+
+    optim = OptimConfig(optimizer="sgd", momentum=0.0, weight_decay=0.0, schedule="onecycle", lr=0.4,
+                        epochs=3, warmup_epochs=1, batch_size=4)
+    model = compile_model(_linear_model(), TrainConfig(optim=optim, jit_compile="off"), steps_per_epoch=5)
+    seen = []
+
+    class Rate(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    history = model.fit(np.random.rand(20, 3), keras.utils.to_categorical(np.arange(20) % 2, 2), batch_size=4,
+                        epochs=3, shuffle=False, verbose=0, callbacks=[EpochLR(optim), Rate()])
+    expected = [0.4 * (s + 1) / 5 for s in range(5)] + [0.4 * (15 - s) / 10 for s in range(5, 15)]
+    assert seen == pytest.approx(expected)
+    assert history.history["lr"] == pytest.approx([expected[0], expected[5], expected[10]])
