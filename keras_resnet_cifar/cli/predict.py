@@ -1,7 +1,7 @@
 """`keras-resnet-cifar predict`: send images to a TF Serving server and print the top classes."""
 from keras_resnet_cifar.serving.client import ServingError
-from keras_resnet_cifar.serving.schema import DEFAULT_MODEL_NAME, SIGNATURE_INPUTS
 from keras_resnet_cifar.serving.predict import format_predictions, predict_files
+from keras_resnet_cifar.serving.schema import DEFAULT_MODEL_NAME, SIGNATURE_INPUTS
 
 
 def register(subparsers):

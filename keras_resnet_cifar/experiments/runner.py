@@ -11,6 +11,8 @@ import os
 import statistics
 
 from keras_resnet_cifar.experiments.grids import experiment_cells, get_experiment
+from keras_resnet_cifar.files import read_json, write_json, write_text
+from keras_resnet_cifar.training.rundir import HISTORY, Run, is_finished
 
 
 def run_experiment(name, workdir, *, presets=None, variants=None, epochs=None, train_subset=None, seeds=1, data=None,
@@ -59,7 +61,7 @@ def run_experiment(name, workdir, *, presets=None, variants=None, epochs=None, t
     for offset in range(seeds):  # seed-major: every cell gets a first seed before any gets a second
         for cell in cells:
             run = run_dir(workdir, cell.name, offset)
-            if os.path.exists(os.path.join(run, "metrics.json")):
+            if is_finished(run):
                 continue
             config = cell.config.replace(seed=cell.config.seed + offset)
             train(config, run, data=data if data is not None else _load(loaded, config))
@@ -87,21 +89,21 @@ def _load(loaded, config):
 
 def _record(workdir, experiment, cells, arguments, seeds, command, base_config):
     """Write experiment.json; refuse a folder holding the same experiment with other arguments."""
-    from keras_resnet_cifar.config import TrainConfig, config_diff
-    from keras_resnet_cifar.training.rundir import read_json, write_json
+    from keras_resnet_cifar.config import TrainConfig
+    from keras_resnet_cifar.fields import config_diff, resume_changes
 
-    base = (base_config or TrainConfig()).to_dict()
+    base_config = base_config or TrainConfig()
+    base = base_config.to_dict()
     path = os.path.join(workdir, "experiment.json")
     record = {"experiment": experiment.name, "figure": experiment.figure, "title": experiment.title,
               "arguments": arguments, "seeds": seeds, "cells": [c.name for c in cells],
               "base_config": base, "commands": [command]}
     if os.path.exists(path):
         old = read_json(path)
-        ignored = {"verbose": None}
         differences = [] if old.get("experiment") == experiment.name else [
             f"experiment: {old.get('experiment')!r} -> {experiment.name!r}"]
-        differences += config_diff({"arguments": old.get("arguments", {}), **{**old.get("base_config", {}), **ignored}},
-                                   {"arguments": arguments, **{**base, **ignored}})
+        differences += config_diff({"arguments": old.get("arguments", {})}, {"arguments": arguments})
+        differences += resume_changes(type(base_config), old.get("base_config", {}), base_config)  # on_resume rules
         if differences:
             listed = "\n  ".join(differences)
             raise FileExistsError(
@@ -130,12 +132,10 @@ def read_results(path):
 
 
 def _write_results(workdir, cells, seeds):
-    from keras_resnet_cifar.training.rundir import read_json, write_text
-
     rows = []
     for cell in cells:
-        found = [read_json(os.path.join(run_dir(workdir, cell.name, k), "metrics.json")) for k in range(seeds)
-                 if os.path.exists(os.path.join(run_dir(workdir, cell.name, k), "metrics.json"))]
+        found = [Run.open(run_dir(workdir, cell.name, k)).metrics() for k in range(seeds)
+                 if is_finished(run_dir(workdir, cell.name, k))]
         if not found:
             continue
         row = {"cell": cell.name, "group": cell.group, "variant": cell.variant, "label": cell.label,
@@ -163,7 +163,7 @@ def _write_figure(workdir, experiment, cells, seeds, rows):
 
     histories = {}
     for cell in cells:
-        found = [read_history(path) for path in (os.path.join(run_dir(workdir, cell.name, k), "history.csv")
+        found = [read_history(path) for path in (os.path.join(run_dir(workdir, cell.name, k), HISTORY)
                                                  for k in range(seeds)) if os.path.exists(path)]
         if found:
             histories.setdefault(cell.group, {})[cell.label] = found

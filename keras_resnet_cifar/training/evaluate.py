@@ -8,7 +8,8 @@ import os
 
 import numpy as np
 
-from keras_resnet_cifar.training.rundir import Run, write_json
+from keras_resnet_cifar.files import write_json
+from keras_resnet_cifar.training.rundir import CLASS_NAMES, CONFUSION_FIGURE, HISTORY, HISTORY_FIGURE, Run
 
 
 def confusion_matrix(y_true, y_pred, num_classes):
@@ -117,9 +118,9 @@ def save_figures(out_dir, result, class_names, history_csv=None):
     from keras_resnet_cifar.plots.confusion import plot_confusion
     from keras_resnet_cifar.plots.history import plot_history
 
-    save_figure(plot_confusion(result["confusion_matrix"], class_names), os.path.join(out_dir, "confusion.png"))
+    save_figure(plot_confusion(result["confusion_matrix"], class_names), os.path.join(out_dir, CONFUSION_FIGURE))
     if history_csv and os.path.exists(history_csv):
-        save_figure(plot_history(history_csv), os.path.join(out_dir, "history.png"))
+        save_figure(plot_history(history_csv), os.path.join(out_dir, HISTORY_FIGURE))
 
 
 def evaluate(path, *, data=None, data_changes=None, out_dir=None, batch_size=256, verbose=True):
@@ -155,7 +156,7 @@ def evaluate(path, *, data=None, data_changes=None, out_dir=None, batch_size=256
     out_dir = out_dir or run_dir
     os.makedirs(out_dir, exist_ok=True)
     write_json(os.path.join(out_dir, "evaluation.json"), result)
-    save_figures(out_dir, result, data.class_names, os.path.join(run_dir, "history.csv"))
+    save_figures(out_dir, result, data.class_names, os.path.join(run_dir, HISTORY))
     if verbose:
         print(f"{model_path}: test accuracy {result['test_accuracy']:.4f}, loss {result['test_loss']:.4f} "
               f"on {result['num_test']} images of {data.source}; wrote {out_dir}/evaluation.json")
@@ -175,6 +176,6 @@ def _check_compatible(model, split, num_classes):
 
 def check_classes(run, data):
     """Refuse `data` whose class names differ from those the `run` was trained on."""
-    if os.path.isfile(run.path("class_names.json")) and list(run.class_names()) != list(data.class_names):
+    if os.path.isfile(run.path(CLASS_NAMES)) and list(run.class_names()) != list(data.class_names):
         raise ValueError(f"{run.folder}: the data's classes {list(data.class_names)} differ from the run's "
                          f"{list(run.class_names())}; pass the data the model was trained on (--source)")
