@@ -2,7 +2,9 @@
 
 Each version is written into a temporary, non-numeric folder beside its final place
 and renamed into place when complete, so a TF Serving instance polling the folder never
-loads a half-written version. The export holds:
+loads a half-written version; a full disk removes that folder and names the version and the
+space it needs (`errors.StorageError`). One export at a time holds the base (BASE/.lock, see
+`locks`) while it picks the version number and writes; a second one is refused at once. The export holds:
 
     saved_models/models.config            model_config_list for serving several models
     saved_models/NAME/VERSION/
@@ -20,7 +22,9 @@ import shutil
 import tempfile
 import time
 
+from keras_resnet_cifar.errors import storage_error
 from keras_resnet_cifar.files import write_text
+from keras_resnet_cifar.locks import hold_folder
 
 MODELS_CONFIG = "models.config"
 # Test hook: seconds to sleep after the SavedModel is complete and before the rename,
@@ -57,14 +61,31 @@ def export_model(source, name, *, version=None, base="saved_models", force=False
         raise ValueError(f"name: received {name!r}; accepted: letters, digits, '_', '.', '-', starting with a "
                          "letter or digit and not all digits, e.g. resnet_cifar")
     version = _parse_version(version)
-    model_dir = pathlib.Path(base) / name
+    _pick_version(pathlib.Path(base) / name, version, force)  # refuse a taken version before the slow load
+    loaded = load_source(source)  # before touching the disk: a bad source leaves nothing behind
+    with hold_folder(base, "export"):  # one export per base: the version number and models.config are its
+        final = _write_locked(pathlib.Path(base), name, version, loaded, force)
+    if verbose:
+        for note in loaded.notes:
+            print(f"note: {note}")
+        print(f"exported {loaded.model_path} -> {final} (signatures serving_default, serving_bytes)")
+    return final
+
+
+def _pick_version(model_dir, version, force):
+    """The version folder to write: `version`, or the next free one; a taken one is refused unless `force`."""
     existing = list_versions(model_dir)
-    version = version if version is not None else max(existing, default=0) + 1
-    final = model_dir / str(version)
+    final = model_dir / str(version if version is not None else max(existing, default=0) + 1)
     if final.exists() and not force:
         raise FileExistsError(f"version: {final} exists; accepted: a new version (the next free one is "
                               f"{max(existing, default=0) + 1}: omit --version), or --force to replace it")
-    loaded = load_source(source)  # before touching the disk: a bad source leaves nothing behind
+    return final
+
+
+def _write_locked(base, name, version, loaded, force):
+    model_dir = base / name
+    final = _pick_version(model_dir, version, force)  # again under the lock: the number is now this export's
+    version = int(final.name)
     model_dir.mkdir(parents=True, exist_ok=True)
     temp = pathlib.Path(tempfile.mkdtemp(prefix=f".export-{version}-", dir=model_dir))
     try:
@@ -73,14 +94,14 @@ def export_model(source, name, *, version=None, base="saved_models", force=False
         if os.environ.get(_PAUSE_ENV):
             time.sleep(float(os.environ[_PAUSE_ENV]))
         _move_into_place(temp, final, force)
-    except BaseException:
+    except BaseException as error:
+        written = sum(p.stat().st_size for p in temp.rglob("*") if p.is_file()) if temp.exists() else 0
         shutil.rmtree(temp, ignore_errors=True)
-        raise
+        failed = storage_error(error, final, size=written)  # a full disk: name the version, not the temp folder
+        if failed is None:
+            raise
+        raise failed from error
     write_models_config(base)
-    if verbose:
-        for note in loaded.notes:
-            print(f"note: {note}")
-        print(f"exported {loaded.model_path} -> {final} (signatures serving_default, serving_bytes)")
     return final
 
 

@@ -10,6 +10,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet_cifar.files import atomic_save
 from keras_resnet_cifar.serving.client import fill_predict_request
 from keras_resnet_cifar.serving.schema import SIGNATURE_INPUTS
 from keras_resnet_cifar.serving.protos import PredictionLog
@@ -43,13 +44,16 @@ def write_warmup(version_dir, model_name, image_shape, *, seed=0):
     """
     path = os.path.join(version_dir, WARMUP_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with tf.io.TFRecordWriter(path) as writer:
-        for batch in _WARMUP_BATCHES:
-            images, pngs = sample_inputs(image_shape, batch, seed)
-            for signature, inputs in (("serving_default", images), ("serving_bytes", pngs)):
-                log = PredictionLog()
-                fill_predict_request(log.predict_log.request, inputs, model_name, signature=signature)
-                writer.write(log.SerializeToString())
+
+    def save(temp):
+        with tf.io.TFRecordWriter(temp) as writer:
+            for batch in _WARMUP_BATCHES:
+                images, pngs = sample_inputs(image_shape, batch, seed)
+                for signature, inputs in (("serving_default", images), ("serving_bytes", pngs)):
+                    log = PredictionLog()
+                    fill_predict_request(log.predict_log.request, inputs, model_name, signature=signature)
+                    writer.write(log.SerializeToString())
+    atomic_save(path, save)  # rewriting a version's records keeps the old ones until the new are complete
     return path
 
 

@@ -22,16 +22,18 @@ import time
 import keras
 import numpy as np
 
-from keras_resnet_cifar.training.checkpoint import RunCheckpoint
+from keras_resnet_cifar.errors import Interrupted
+from keras_resnet_cifar.files import atomic_save, write_text
+from keras_resnet_cifar.training.checkpoint import RunCheckpoint, commit
 from keras_resnet_cifar.training.divergence import StopOnDivergence, fix_hint
-from keras_resnet_cifar.training.rundir import atomic_save, write_text
+from keras_resnet_cifar.training.rundir import HISTORY, TENSORBOARD, WEIGHT_SAMPLES
 from keras_resnet_cifar.training.schedules import lr_callbacks
 
 _FIRST_COLUMNS = ("epoch", "loss", "accuracy", "mixup_accuracy", "val_loss", "val_accuracy", "lr", "seconds",
                   "val_seconds")
 
 
-def make_callbacks(config, run_dir, *, state=None, extra=(), steps=None, precision=None):
+def make_callbacks(config, run_dir, *, state=None, extra=(), steps=None, precision=None, stop=None):
     """All callbacks of a `train` run, ordered so that every later one sees the final logs.
 
     Args:
@@ -42,9 +44,45 @@ def make_callbacks(config, run_dir, *, state=None, extra=(), steps=None, precisi
             epoch is written to history.csv and committed.
         steps: batches per epoch (named when the loss diverges). Default None.
         precision: the dtype policy in use (a diverged run's hint names it). Default None.
+        stop: the `signals.StopRequest` that ends the run with a mid-epoch resume point, or None.
 
     Returns:
         list of `keras.callbacks.Callback`.
+    """
+    optim = config.optim
+    found, resumables = training_callbacks(config, state=state, steps=steps, precision=precision)
+    history = HistoryCSV(os.path.join(run_dir, HISTORY), rows=(state or {}).get("history", ()))
+    found += [*extra, history]
+    if config.histogram_freq and importlib.util.find_spec("tensorflow") is None:
+        print(f"note: no TensorBoard logs ({run_dir}/tensorboard): Keras writes them with TensorFlow, which is not "
+              "installed; pass --histogram-freq 0 to silence this note")
+    elif config.histogram_freq:
+        found.append(keras.callbacks.TensorBoard(os.path.join(run_dir, TENSORBOARD),
+                                                 histogram_freq=config.histogram_freq, write_graph=False))
+    found.append(WeightSamples(os.path.join(run_dir, WEIGHT_SAMPLES), seed=config.seed))
+    checkpoint = RunCheckpoint(run_dir, state=state, history=history, resumables=resumables)
+    # Last: a stop's resume point follows every update of the batch, and an epoch's commit.
+    found += [checkpoint, StopOnSignal(stop, checkpoint, steps, state=state, sync_every=optim.lookahead_every or 1)]
+    return found
+
+
+def training_callbacks(config, *, state=None, steps=None, precision=None):
+    """The callbacks that shape what a run computes, in their order: the EMA swap and lookahead, the
+    learning-rate schedule, the divergence guard, mixup's metric name, early stopping. `make_callbacks`
+    adds the run directory's (history, checkpoint...) after them; a tuner trial uses them as they are.
+
+    Args:
+        config: the `TrainConfig`.
+        state: resume state from `checkpoint.load_state` (plateau and early-stopping state, the first
+            epoch's batches done), or None.
+        steps: batches per epoch (required with lookahead; named when the loss diverges). Default None.
+        precision: the dtype policy in use (a diverged run's hint names it). Default None.
+
+    Returns:
+        (list of `keras.callbacks.Callback`, {name: callback whose state a resume restores}).
+
+    Example:
+        >>> callbacks, _ = training_callbacks(config, steps=351)
     """
     saved = (state or {}).get("callbacks", {})
     optim = config.optim
@@ -55,7 +93,8 @@ def make_callbacks(config, run_dir, *, state=None, extra=(), steps=None, precisi
     guard = StopOnDivergence(fix_hint(optim.lr, precision), steps=steps)
     found = [*schedule, guard]
     if optim.lookahead_every:  # first: the epoch's logs, checkpoint and validation see the averaged weights
-        found.insert(0, Lookahead(optim.lookahead_every, optim.epochs * steps, steps))
+        found.insert(0, Lookahead(optim.lookahead_every, optim.epochs * steps, steps,
+                                  first_step=(state or {}).get("step", 0)))
     if optim.ema_momentum:  # validate on the weight average (RunCheckpoint saves it as best)
         found.insert(0, keras.callbacks.SwapEMAWeights())
     if config.data.augment.mixup_alpha > 0:
@@ -65,17 +104,99 @@ def make_callbacks(config, run_dir, *, state=None, extra=(), steps=None, precisi
         stopper = EarlyStoppingOnVal(optim.early_stopping_patience, initial_state=saved.get("early_stopping"))
         found.append(stopper)
         resumables["early_stopping"] = stopper
-    history = HistoryCSV(os.path.join(run_dir, "history.csv"), rows=(state or {}).get("history", ()))
-    found += [*extra, history]
-    if config.histogram_freq and importlib.util.find_spec("tensorflow") is None:
-        print(f"note: no TensorBoard logs ({run_dir}/tensorboard): Keras writes them with TensorFlow, which is not "
-              "installed; pass --histogram-freq 0 to silence this note")
-    elif config.histogram_freq:
-        found.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"),
-                                                 histogram_freq=config.histogram_freq, write_graph=False))
-    found.append(WeightSamples(os.path.join(run_dir, "weights"), seed=config.seed))
-    found.append(RunCheckpoint(run_dir, state=state, history=history, resumables=resumables))
-    return found
+    return found, resumables
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ends a run at the first batch end after SIGTERM/SIGINT (see `signals`) with a resume point saved
+    mid-epoch, and continues from one when the run resumes.
+
+    The resume point: backup/epoch_EEE_step_SSSSS.weights.h5 (weights and optimizer state, as at an
+    epoch's end) and state.json with "step" (SSSSS batches of epoch EEE + 1 done) and "metrics" (the
+    running loss and metrics' variables: sums and counts). The resumed run trains that epoch's
+    remaining batches (the same batches: the stream is keyed on epoch and step) and adds those sums
+    and counts to its own, so it logs and ends as an uninterrupted run would. With lookahead the stop
+    waits for its next step (at most `sync_every` batches), where the weights equal their average.
+    A stop at an epoch's last batch or in its validation lets the epoch commit as usual and ends
+    after it. The granularity is one batch (one `steps_per_execution` group), plus the time to save.
+
+    Args:
+        request: the `signals.StopRequest` polled, or None (never stops).
+        checkpoint: the run's `RunCheckpoint`: its best-so-far, history and schedule states are saved.
+        steps: batches per epoch.
+        state: the resume state this fit starts from (`checkpoint.load_state`), or None.
+        sync_every: stop only after a global step that is a multiple of this (lookahead's period). Default 1.
+
+    Raises:
+        errors.Interrupted: after the resume point (or the epoch) is committed.
+    """
+
+    def __init__(self, request, checkpoint, steps, *, state=None, sync_every=1):
+        super().__init__()
+        self.request, self.checkpoint, self.steps, self.sync_every = request, checkpoint, int(steps), int(sync_every)
+        self.first_step = int((state or {}).get("step", 0))
+        self.metrics = (state or {}).get("metrics") if self.first_step else None
+        self._offset, self._epoch = self.first_step, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._offset = 0
+        if self.request:  # RunCheckpoint, before this, committed the epoch
+            raise Interrupted(self._message(epoch + 1, 0), self.request.signum)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.metrics is not None:
+            self._sync()
+            # Keras builds the compiled metrics in the first step: add the saved sums and counts now.
+            for variable, value in zip(self.model.metrics_variables, self.metrics):
+                variable.assign(np.asarray(keras.ops.convert_to_numpy(variable)) + np.asarray(value))
+            self.metrics = None
+        if not self.request:
+            return
+        done = self._offset + batch + 1
+        if done >= self.steps or (self._epoch * self.steps + done) % self.sync_every:
+            return  # the epoch's end commits it; with lookahead, wait for its next step
+        self._sync()
+        os.makedirs(self.checkpoint.backup, exist_ok=True)
+        weights = f"epoch_{self._epoch:03d}_step_{done:05d}.weights.h5"
+        atomic_save(os.path.join(self.checkpoint.backup, weights), self.model.save_weights)
+        metrics = [np.asarray(keras.ops.convert_to_numpy(v)).tolist() for v in self.model.metrics_variables]
+        commit(self.checkpoint.run_dir, self.checkpoint.state(self._epoch, weights, step=done, metrics=metrics))
+        raise Interrupted(self._message(self._epoch, done), self.request.signum)
+
+    def _sync(self):
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync:  # JAX keeps the state outside the variables between steps; the next step reads them again
+            sync()
+
+    def _message(self, epochs, done):
+        where = f"{done} of {self.steps} batches of epoch {epochs + 1}" if done else f"epoch {epochs}"
+        return (f"stopped by {self.request.name} after {where}; the resume point is saved in "
+                f"{self.checkpoint.backup}. Run train again with the same config and workdir (the same command) "
+                "to resume: it continues with the same batches to the same result")
+
+
+class StopTrialOnSignal(keras.callbacks.Callback):
+    """Ends a search's trial at the first batch end after SIGTERM/SIGINT (see `signals`), saving nothing: Keras
+    Tuner keeps the trial unfinished, so rerunning the search runs it again (finished trials are kept).
+
+    Args:
+        request: the `signals.StopRequest` polled.
+
+    Raises:
+        errors.Interrupted: at that batch end.
+    """
+
+    def __init__(self, request):
+        super().__init__()
+        self.request = request
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.request:
+            raise Interrupted(f"stopped by {self.request.name} during a trial; rerun the same search to resume: "
+                              "its finished trials are kept and the interrupted one runs again", self.request.signum)
 
 
 class Lookahead(keras.callbacks.Callback):
@@ -90,23 +211,30 @@ class Lookahead(keras.callbacks.Callback):
         every: steps between updates.
         total_steps: steps of the whole run.
         steps_per_epoch: batches per epoch.
+        first_step: batches of the first epoch done before this fit (a run resumed mid-epoch, at a
+            lookahead step: see `StopOnSignal`). Default 0.
     """
 
-    def __init__(self, every, total_steps, steps_per_epoch):
+    def __init__(self, every, total_steps, steps_per_epoch, first_step=0):
         super().__init__()
         self.every, self.total, self.steps = int(every), int(total_steps), int(steps_per_epoch)
+        self.first_step = int(first_step)
         self._average = None
 
     def on_train_begin(self, logs=None):
         self._weights = [w for w in self.model.weights if "float" in str(w.dtype)]
         self._average = [np.array(keras.ops.convert_to_numpy(w)) for w in self._weights]
-        self._epoch = 0
+        self._epoch, self._offset = 0, self.first_step
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
+    def on_epoch_end(self, epoch, logs=None):
+        self._offset = 0
+
     def on_train_batch_end(self, batch, logs=None):
-        step = self._epoch * self.steps + batch + 1  # the optimizer's step count, without reading it each step
+        # The optimizer's step count, without reading it each step.
+        step = self._epoch * self.steps + self._offset + batch + 1
         if step % self.every and step % self.steps:
             return
         sync = getattr(self.model, "jax_state_sync", None)

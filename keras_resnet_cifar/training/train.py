@@ -8,8 +8,11 @@ import time
 import keras
 import numpy as np
 
+from keras_resnet_cifar.files import atomic_save, check_folder, write_json
+from keras_resnet_cifar.locks import hold_folder
+from keras_resnet_cifar.signals import stop_requests
 from keras_resnet_cifar.training import rundir
-from keras_resnet_cifar.training.checkpoint import check_keras_file, load_state, restore
+from keras_resnet_cifar.training.checkpoint import load_state, restore
 from keras_resnet_cifar.training.divergence import TrainingDiverged, record_divergence
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
 from keras_resnet_cifar.config import RECORDED, TrainConfig
@@ -64,6 +67,13 @@ def build_model(config, policy="float32"):
         return build_from_spec(config.model.replace(l2=config.model.l2 + coupled_l2(config.optim)))
 
 
+def fit_stem(model, config, data):
+    """Set `model`'s whitening stem, if it has one, from a seeded sample of `data`'s training images
+    (normalized as `config.data` says), before the first epoch; the tuner's trials do the same."""
+    sample = whitening_sample(len(data.train.labels), config.seed)
+    return fit_whitening(model, normalize_images(data.train.images[sample], config.data))
+
+
 def train(config, workdir, *, data=None, force=False, callbacks=()):
     """Train `config` in `workdir`, resuming an interrupted run of the same config.
 
@@ -76,6 +86,12 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
         force: delete an earlier run's files in `workdir` first.
         callbacks: extra Keras callbacks.
 
+    The process holds `workdir` (its .lock, see `locks`) until it returns: a second `train` there is
+    refused at once (`errors.FolderBusyError`, naming the holder's pid). SIGTERM or SIGINT (from the
+    main thread) stops at the next batch end with a mid-epoch resume point saved and raises
+    `errors.Interrupted`; calling `train` again continues with the same batches to the same result
+    as an uninterrupted run (see `callbacks.StopOnSignal`); a second signal ends the process at once.
+
     Returns:
         dict, the contents of metrics.json. A finished run (metrics.json present) is not
         trained again: its metrics are returned. On a multi-worker cluster only the chief
@@ -85,14 +101,20 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
         >>> config = TrainConfig(model=ResNetSpec.from_preset("tiny"), optim=OptimConfig(epochs=2))
         >>> train(config, "runs/tiny", data=from_arrays(x, y, x_test, y_test))["test_accuracy"]
     """
+    config = TrainConfig.coerce(config)  # a dict is checked into a TrainConfig; a TrainConfig checked itself
+    check_folder(workdir, "--workdir", "the run's files")  # before the lock creates it
+    with hold_folder(run_dir_for(workdir), "train"), stop_requests(" and saving a resume point") as stop:
+        return _train(config, workdir, data, force, callbacks, stop)
+
+
+def _train(config, workdir, data, force, callbacks, stop):
     from keras_resnet_cifar.data import load_data
 
-    config = TrainConfig.coerce(config)  # a dict is checked into a TrainConfig; a TrainConfig checked itself
     status = rundir.prepare(workdir, config, force=force)
     if status == "finished":
         if config.verbose:
             print(f"{workdir}: finished run (metrics.json present); pass --force to train again")
-        return rundir.read_json(os.path.join(workdir, "metrics.json"))
+        return rundir.Run.open(workdir).metrics()
     strategy = make_strategy(config.strategy)  # before other TF work, as multi-worker requires
     run_dir = run_dir_for(workdir)
     os.makedirs(run_dir, exist_ok=True)
@@ -103,17 +125,18 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
         chief = run_dir == os.fspath(workdir)
         # Every worker resumes from the chief's state (multi-worker resume needs shared storage).
         state = load_state(workdir, publish=chief) if status == "resume" else None
-        rundir.write_json(os.path.join(run_dir, "config.json"),
-                          {**config.to_dict(), RECORDED: {"backend": backend(), "device": describe_device()}})
-        rundir.write_json(os.path.join(run_dir, "class_names.json"), list(data.class_names))
+        write_json(os.path.join(run_dir, rundir.CONFIG),
+                   {**config.to_dict(), RECORDED: {"backend": backend(), "device": describe_device()}})
+        write_json(os.path.join(run_dir, rundir.CLASS_NAMES), list(data.class_names))
         mixed = precision_policy(config.mixed_precision)
-        model = _fit(config, data, run_dir, strategy, mixed, state, callbacks, state_dir=workdir)
+        model = _fit(config, data, run_dir, strategy, mixed, state, callbacks, state_dir=workdir, stop=stop)
         return _finish(config, data, run_dir, model, mixed, strategy) if chief else None
 
 
-def make_datasets(config, data, first_epoch=0):
-    """The training stream from epoch `first_epoch` on, the validation pass (None without a
-    validation split) and the steps per epoch, as `config` asks; the tuner feeds trials the same.
+def make_datasets(config, data, first_epoch=0, first_step=0):
+    """The training stream from epoch `first_epoch` on (its first `first_step` batches skipped: a run
+    resumed mid-epoch), the validation pass (None without a validation split) and the steps per
+    epoch, as `config` asks; the tuner feeds trials the same.
 
     Example:
         >>> train_ds, val_ds, steps = make_datasets(config, data)
@@ -125,12 +148,13 @@ def make_datasets(config, data, first_epoch=0):
     else:  # the same recipe from the NumPy loader, for the backends without TensorFlow
         from keras_resnet_cifar.data.loader import make_loader as make
     common = dict(num_classes=data.num_classes, batch_size=config.optim.batch_size, data=config.data)
-    train_ds = make(data.train, training=True, seed=config.seed, first_epoch=first_epoch, **common)
+    train_ds = make(data.train, training=True, seed=config.seed, first_epoch=first_epoch, first_step=first_step,
+                    **common)
     val_ds = make(data.val, training=False, **common) if len(data.val.labels) else None
     return train_ds, val_ds, steps_per_epoch(data.train, config.optim.batch_size)
 
 
-def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
+def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir, stop=None):
     from keras_resnet_cifar.training.callbacks import make_callbacks
     from keras_resnet_cifar.data import steps_per_epoch
 
@@ -143,24 +167,28 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir):
         if state:
             restore(model, state_dir, state)
         else:  # a whitening stem is set once from the training images; a resumed run restores it
-            sample = whitening_sample(len(data.train.labels), config.seed)
-            fit_whitening(model, normalize_images(data.train.images[sample], config.data))
-    first = state["epoch"] if state else 0
-    if first >= optim.epochs or (state and state["stopped"]):
-        return model
-    train_ds, val_ds, _ = make_datasets(config, data, first)
-    train_ds = shard_for(strategy, train_ds)
-    val_ds = shard_for(strategy, val_ds) if val_ds is not None else None
-    if config.verbose and first:
-        print(f"{run_dir}: resuming after epoch {first} of {optim.epochs}")
-    callbacks = make_callbacks(config, run_dir, state=state, extra=extra, steps=steps, precision=mixed)
-    try:
-        model.fit(train_ds, epochs=optim.epochs, initial_epoch=first, steps_per_epoch=steps,
-                  validation_data=val_ds, shuffle=False, callbacks=callbacks, verbose=config.verbose)
-    except TrainingDiverged as error:
-        committed = load_state(run_dir, publish=False)
-        record_divergence(run_dir, error, committed["epoch"] if committed else 0)
-        raise
+            fit_stem(model, config, data)
+    if state and config.verbose:
+        where = f" and {state['step']} of {steps} batches of the next" if state.get("step") else ""
+        print(f"{run_dir}: resuming after epoch {state['epoch']} of {optim.epochs}{where}")
+    while state is None or (state["epoch"] < optim.epochs and not state["stopped"]):
+        first, done = (state["epoch"], state.get("step", 0)) if state else (0, 0)
+        # A mid-epoch resume point: one fit trains that epoch's remaining batches, then the rest as usual.
+        train_ds, val_ds, _ = make_datasets(config, data, first, first_step=done)
+        train_ds = shard_for(strategy, train_ds)
+        val_ds = shard_for(strategy, val_ds) if val_ds is not None else None
+        callbacks = make_callbacks(config, run_dir, state=state, extra=extra, steps=steps, precision=mixed, stop=stop)
+        try:
+            model.fit(train_ds, epochs=first + 1 if done else optim.epochs, initial_epoch=first,
+                      steps_per_epoch=steps - done, validation_data=val_ds, shuffle=False, callbacks=callbacks,
+                      verbose=config.verbose)
+        except TrainingDiverged as error:
+            committed = load_state(run_dir, publish=False)
+            record_divergence(run_dir, error, committed["epoch"] if committed else 0)
+            raise
+        if not done:
+            break
+        state = load_state(run_dir, publish=False)  # committed at the end of that epoch
     return model
 
 
@@ -171,11 +199,10 @@ def _finish(config, data, run_dir, model, mixed, strategy):
     state = load_state(run_dir)
     if state is None:
         raise RuntimeError(f"{run_dir}: training ended without a committed epoch")
-    backup = os.path.join(run_dir, "backup")
-    rundir.atomic_save(os.path.join(run_dir, "last.weights.h5"),
-                       lambda temp: shutil.copyfile(os.path.join(backup, state["weights"]), temp))
-    check_keras_file(os.path.join(run_dir, "best.keras"), "best checkpoint")
-    best = keras.saving.load_model(os.path.join(run_dir, "best.keras"), compile=False)
+    backup = os.path.join(run_dir, rundir.BACKUP)
+    atomic_save(os.path.join(run_dir, rundir.LAST_WEIGHTS),
+                lambda temp: shutil.copyfile(os.path.join(backup, state["weights"]), temp))
+    best = rundir.Run.open(run_dir).load_model("best checkpoint")
     result = evaluate_model(best, data.test, data.class_names, batch_size=max(config.optim.batch_size, 256),
                             data_config=config.data)
     history = state["history"]
@@ -201,8 +228,8 @@ def _finish(config, data, run_dir, model, mixed, strategy):
         "num_val": int(len(data.val.labels)), "seed": config.seed, "deterministic": config.deterministic,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    save_figures(run_dir, result, data.class_names, os.path.join(run_dir, "history.csv"))
-    rundir.write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    save_figures(run_dir, result, data.class_names, os.path.join(run_dir, rundir.HISTORY))
+    write_json(os.path.join(run_dir, rundir.METRICS), metrics)
     shutil.rmtree(backup, ignore_errors=True)
     if config.verbose:
         best_val = "n/a" if metrics["best_val_accuracy"] is None else f"{metrics['best_val_accuracy']:.4f}"
