@@ -57,7 +57,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         if (keras.backend.backend() != "tensorflow" or mask is not None or self.renorm
                 or len(inputs.shape) != 4 or self.axis not in (-1, 3)):
             return super().call(inputs, training=training, mask=mask)
-        import tensorflow as tf
+        import tensorflow as tf  # this path runs on the TensorFlow backend only; the module imports without it
 
         x = inputs if inputs.dtype in (tf.float16, tf.bfloat16, tf.float32) else tf.cast(inputs, tf.float32)
         channels = inputs.shape[-1]

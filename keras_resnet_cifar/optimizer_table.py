@@ -51,5 +51,7 @@ def slots(name, momentum=0.9):
         >>> slots("sgdn"), slots("sgd", momentum=0.0)
         (1, 0)
     """
+    if name not in OPTIMIZER_TABLE:  # a public function: the name may not come through OptimConfig
+        raise ValueError(f"optimizer: received {name!r}; accepted: {', '.join(OPTIMIZERS)}")
     kind = OPTIMIZER_TABLE[name]
     return 0 if kind.momentum and not momentum else kind.slots

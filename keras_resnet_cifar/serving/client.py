@@ -195,7 +195,7 @@ class GrpcClient:
     """
 
     def __init__(self, target, model=DEFAULT_MODEL_NAME, *, version=None, timeout=30.0):
-        import grpc
+        import grpc  # optional (tensorflow-serving-api's dependency): the REST client needs none of it
 
         _, service = _serving_apis()
         self.target, self.model, self.version, self.timeout = target, model, version, timeout
