@@ -4,7 +4,7 @@ Reads the source with `ast` only (nothing is imported), so it runs on any checko
 
     python benchmarks/import_graph.py                      # this repository
     python benchmarks/import_graph.py --root /tmp/base     # another checkout (e.g. a git worktree)
-    python benchmarks/import_graph.py --edges              # also list every package-internal import
+    python benchmarks/import_graph.py --edges              # also list every function-level import
 
 An import is package-internal when it names `keras_resnet_cifar` or a module below it. `from P import N` counts
 as an import of `P.N` when that is a module of the package, else of `P`. An import inside a function (or a
