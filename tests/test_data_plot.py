@@ -60,3 +60,18 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "accepted: a path ending in .png" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["plot", "nosuchkind", "--out", "x.png"])
+
+
+def test_a_config_draws_its_own_data_strengths_and_seed(tmp_path):
+    from keras_resnet_cifar.config import TrainConfig
+    from keras_resnet_cifar.plots.augmentations import plot_config_augmentations
+
+    _tree(tmp_path / "tree")
+    config = TrainConfig(data={"source": str(tmp_path / "tree"), "val_fraction": 0.0,
+                               "augment": {"noise_std": 0.5, "mixup_alpha": 1.0}}, seed=3)
+    fig = plot_config_augmentations(config, count=2)
+    titles = [ax.get_title() for ax in fig.get_axes() if ax.get_title()]
+    assert len(fig.get_axes()) == 2 * 7 and titles[1] == "noise (std 0.5)"
+    again = plot_config_augmentations(config, count=2)
+    np.testing.assert_array_equal(fig.get_axes()[1].get_images()[0].get_array(),
+                                  again.get_axes()[1].get_images()[0].get_array())  # the config's seed

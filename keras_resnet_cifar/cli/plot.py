@@ -6,6 +6,7 @@ so each is imported when its kind runs: `--help` stays fast.
 """
 from keras_resnet_cifar.cli.options import add_config_args, config_from_args
 from keras_resnet_cifar.config import TrainConfig
+from keras_resnet_cifar.training.rundir import Run
 
 
 def _register_augmentations(parser):
@@ -14,14 +15,11 @@ def _register_augmentations(parser):
 
 
 def _run_augmentations(args):
-    from keras_resnet_cifar.data import load_data
-    from keras_resnet_cifar.plots.augmentations import STUDY_STRENGTHS, plot_augmentations
+    from keras_resnet_cifar.plots.augmentations import STUDY_STRENGTHS, plot_config_augmentations
 
     # Without --config, noise and mixup are shown at the study's strengths (its Figure 10).
     config = config_from_args(args, None if args.config else TrainConfig(data={"augment": STUDY_STRENGTHS}))
-    data = load_data(config.data, seed=config.seed, verbose=False)
-    return plot_augmentations(data, count=args.count, noise_std=config.data.augment.noise_std,
-                              mixup_alpha=config.data.augment.mixup_alpha, seed=config.seed, data_config=config.data)
+    return plot_config_augmentations(config, count=args.count)
 
 
 def _register_none(parser):
@@ -85,7 +83,6 @@ def _register_gradcam(parser):
 
 def _run_gradcam(args):
     from keras_resnet_cifar.plots.gradcam import plot_run_gradcam
-    from keras_resnet_cifar.training.rundir import Run
 
     run = Run.open(args.model)
     return plot_run_gradcam(run, config_from_args(args, run.config() or TrainConfig()), count=args.images)

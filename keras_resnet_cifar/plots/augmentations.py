@@ -3,6 +3,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from keras_resnet_cifar.config import DataConfig
+from keras_resnet_cifar.data import load_data
 from keras_resnet_cifar.data.splits import CifarData, Split
 
 # Figure 10 shows noise and mixup at the study's strengths ("var = 1" noise, mixup alpha 1), which the
@@ -72,6 +73,13 @@ def plot_augmentations(data_or_images, *, count=4, pad=4, noise_std=1.0, mixup_a
     mix_note = "mixup: each row with the next row's image"
     fig.suptitle(f"Augmentations (Figure 10); {mix_note}", fontsize=9)
     return fig
+
+
+def plot_config_augmentations(config, *, count=4):
+    """Figure 10 for a `TrainConfig`: its data's first training images, its noise and mixup strengths, its seed."""
+    data = load_data(config.data, seed=config.seed, verbose=False)
+    return plot_augmentations(data, count=count, noise_std=config.data.augment.noise_std,
+                              mixup_alpha=config.data.augment.mixup_alpha, seed=config.seed, data_config=config.data)
 
 
 def _pick(data, count, class_names):
