@@ -58,3 +58,17 @@ def test_a_trial_of_a_whitening_network_has_its_stem_fitted_as_train_does(data):
     stem = model.get_layer("stem_whiten")
     expected = whitening_kernel(normalize_images(data.train.images, config.data), stem.kernel.shape[0])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(stem.kernel), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_trial_too_large_for_memory_fails_before_it_is_built(data, monkeypatch):
+    from keras_resnet_cifar.training import runtime
+
+    config = TrainConfig(verbose=0, histogram_freq=0).replace(optim={"batch_size": 8, "epochs": 1})
+    hypermodel = _hypermodel(config, data, stages=(2,), blocks=(1, 1), widths=(4,), max_params=20_000)
+    monkeypatch.setattr(runtime, "accelerators", lambda: [])
+    monkeypatch.setattr(runtime, "available_bytes", lambda: 1024)  # 1 KiB free
+    built = []
+    monkeypatch.setattr("keras_resnet_cifar.tuning.hypermodel.build_model", lambda *a: built.append(a))
+    with pytest.raises(keras_tuner.errors.FailedTrialError, match="too large for memory, not built: model: .* of memory is available"):
+        hypermodel.build(keras_tuner.HyperParameters())
+    assert built == []

@@ -46,7 +46,10 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         config = self.space.train_config(values, self.config)
         keras.utils.set_random_seed(config.seed)
         policy = precision_policy(config.mixed_precision)
-        check_memory(config, policy)  # a trial too large for memory fails before its weights are made
+        try:  # a trial too large for memory fails before its weights are made, and the search goes on
+            check_memory(config, policy)
+        except ValueError as error:
+            raise keras_tuner.errors.FailedTrialError(f"too large for memory, not built: {error}") from None
         model = build_model(config, policy)
         compile_model(model, config, steps_per_epoch(self.data.train, config.optim.batch_size))
         fit_stem(model, config, self.data)  # a Hyperband continuation then loads its parent's weights over it
