@@ -3,10 +3,13 @@ import os
 
 import pytest
 
+from keras_resnet_cifar.cli import build_parser
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.recipes import recipe_config
 from keras_resnet_cifar.tuning.distributed import ENVIRONMENT, role, role_environment
-from keras_resnet_cifar.tuning.settings import resolve_settings
+from keras_resnet_cifar.tuning.oracle import ORACLES
+from keras_resnet_cifar.tuning.settings import TUNERS, resolve_settings
+from keras_resnet_cifar.tuning.space import DEFAULT_MAX_PARAMS
 
 
 @pytest.mark.parametrize("tuner, epochs, expected", [("hyperband", None, 9), ("random", None, 3),
@@ -72,3 +75,9 @@ def test_wrong_roles_are_refused_before_anything_is_set(kwargs, fragment, clean_
         with role_environment(**kwargs):
             pass
     assert not any(name in os.environ for name in ENVIRONMENT)
+
+
+def test_every_tuner_the_cli_offers_has_its_feasible_oracle():
+    assert tuple(ORACLES) == TUNERS
+    args = build_parser().parse_args(["tune"])
+    assert args.tuner == "hyperband" and args.max_params == DEFAULT_MAX_PARAMS

@@ -1,10 +1,13 @@
 """`keras-resnet-cifar tune`: AutoML search with Keras Tuner under the trainable-parameter budget."""
 from keras_resnet_cifar.cli.options import add_config_args, config_changes, config_from_args
+from keras_resnet_cifar.config import TrainConfig
+from keras_resnet_cifar.fields import flag_of
 from keras_resnet_cifar.tuning import dimensions
 from keras_resnet_cifar.tuning.distributed import role_environment
 from keras_resnet_cifar.tuning.leaderboard import format_table
-from keras_resnet_cifar.tuning.settings import resolve_settings
-from keras_resnet_cifar.tuning.space import DEFAULT_WIDTHS, SearchSpace
+from keras_resnet_cifar.tuning.settings import (DEFAULT_DIRECTORY, DEFAULT_EPOCHS, DEFAULT_FACTOR, DEFAULT_MAX_TRIALS,
+                                                DEFAULT_PROJECT, OTHER_EPOCHS, TUNERS, resolve_settings)
+from keras_resnet_cifar.tuning.space import DEFAULT_MAX_PARAMS, DEFAULT_WIDTHS, SearchSpace
 
 
 def register(subparsers):
@@ -14,17 +17,21 @@ def register(subparsers):
                     "trial is spent on an over-budget model. Rerunning the same command resumes the search. "
                     "Then: keras-resnet-cifar train --from-tuner tuner/PROJECT --epochs 50")
     search = parser.add_argument_group("search")
-    search.add_argument("--tuner", choices=("hyperband", "bayesian", "random"), default="hyperband",
-                        help="default hyperband (multi-fidelity over epochs)")
-    search.add_argument("--max-trials", type=int, help="default 10 (hyperband: one full iteration)")
-    search.add_argument("--epochs", type=int, help="epochs per trial, hyperband's maximum (default 9 for "
-                        "hyperband, 3 otherwise)")
-    search.add_argument("--factor", type=int, default=3, help="hyperband's reduction factor (default 3)")
-    search.add_argument("--directory", default="tuner", help="results folder (default tuner/)")
-    search.add_argument("--project", default="resnet_cifar", help="subfolder of --directory (default resnet_cifar)")
+    search.add_argument("--tuner", choices=TUNERS, default=TUNERS[0],
+                        help=f"default {TUNERS[0]} (multi-fidelity over epochs)")
+    search.add_argument("--max-trials", type=int, help=f"default {DEFAULT_MAX_TRIALS} (hyperband: one full "
+                        "iteration)")
+    search.add_argument("--epochs", type=int, help="epochs per trial, hyperband's maximum (default " + ", ".join(
+        f"{n} for {tuner}" for tuner, n in DEFAULT_EPOCHS.items()) + f", {OTHER_EPOCHS} otherwise)")
+    search.add_argument("--factor", type=int, default=DEFAULT_FACTOR,
+                        help=f"hyperband's reduction factor (default {DEFAULT_FACTOR})")
+    search.add_argument("--directory", default=DEFAULT_DIRECTORY, help=f"results folder (default {DEFAULT_DIRECTORY}/)")
+    search.add_argument("--project", default=DEFAULT_PROJECT,
+                        help=f"subfolder of --directory (default {DEFAULT_PROJECT})")
     search.add_argument("--overwrite", action="store_true", help="delete an earlier search of --project first")
     budget = parser.add_argument_group("budget")
-    budget.add_argument("--max-params", type=float, default=5e6, help="trainable parameters (default 5e6)")
+    budget.add_argument("--max-params", type=float, default=DEFAULT_MAX_PARAMS,
+                        help=f"trainable parameters (default {DEFAULT_MAX_PARAMS:.0e})".replace("e+0", "e"))
     budget.add_argument("--max-macs", type=float, help="multiply-accumulates per image (default: no limit)")
     space = parser.add_argument_group("space (one value fixes a dimension, several open it)")
     space.add_argument("--stages", type=int, nargs="+", help="numbers of stages (default: the model's, e.g. 4 for "
@@ -33,8 +40,10 @@ def register(subparsers):
                        help="MIN MAX residual units per stage (default 1 8; 0 1 after conv-pool groups)")
     space.add_argument("--widths", type=int, nargs="+", help="widths a stage may take "
                        f"(default {' '.join(map(str, DEFAULT_WIDTHS))})")
+    study = TrainConfig()
     for dim in dimensions.DIMENSIONS:  # one flag per searchable setting, e.g. --kernel-sizes, --lr
-        space.add_argument("--" + dim.field.replace("_", "-"), nargs="+", help=dim.help, **dim.cli)
+        space.add_argument(flag_of(dim.field), nargs="+", help=f"{dim.help} (default: the training config's, "
+                           f"{dim.read(study)})", **dim.cli)
     space.add_argument("--default-blocks", type=int, nargs="+", help="the hypermodel's default (with "
                        "--default-channels); default: the training config's model if it fits, else the smallest")
     space.add_argument("--default-channels", type=int, nargs="+")

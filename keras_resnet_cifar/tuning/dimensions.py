@@ -100,7 +100,8 @@ class Dimension:
         counted: whether it changes the trainable parameters or MACs, so the budget counts it (a
             "model." setting; the counter builds no model). Default False.
         cli: argparse keywords of its flag besides nargs="+" (type, metavar). Default {}.
-        help: the flag's help. Default "".
+        help: the flag's help, what the values are; --help adds the default (the training config's).
+            Default "".
     """
 
     name: str
@@ -169,21 +170,21 @@ def _float_range(name, value):
 
 DIMENSIONS = (
     Dimension("kernel_size", "kernel_sizes", "model.kernel_size", CHOICE, lambda n, v: ints(n, v, 1), counted=True,
-              cli={"type": int}, help="default: the training config's (3)"),
+              cli={"type": int}, help="odd kernel sizes"),
     Dimension("block_order", "block_orders", "model.block_order", CHOICE,
               lambda n, v: choices(n, v, resolve_block_order), counted=True,
-              help="a..e (default: the training config's, a)"),
+              help="a..e or their names"),
     Dimension("activation", "activations", "model.activation", CHOICE,
               lambda n, v: choices(n, v, lambda a: resolve_activation(a)[0]),
-              help="default: the training config's (relu)"),
+              help="activation names"),
     Dimension("optimizer", "optimizers", "optim.optimizer", CHOICE, lambda n, v: choices(n, v, optimizer),
-              help="default: the training config's (sgdn)"),
+              help=", ".join(OPTIMIZERS)),
     Dimension("lr", "lr", "optim.lr", LOG_RANGE, _float_range, cli={"type": float, "metavar": "LR"},
               help="LR, or LOW HIGH (log-uniform)"),
     Dimension("weight_decay", "weight_decay", "optim.weight_decay", LOG_RANGE, _float_range,
               cli={"type": float, "metavar": "WD"}, help="WD, or LOW HIGH (log-uniform)"),
     Dimension("mixup_alpha", "mixup_alpha", "data.augment.mixup_alpha", CHOICE, floats,
-              cli={"type": float, "metavar": "ALPHA"}, help="mixup alphas (default 0: off)"),
+              cli={"type": float, "metavar": "ALPHA"}, help="mixup alphas (0: off)"),
 )
 
 

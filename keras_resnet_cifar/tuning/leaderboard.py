@@ -17,6 +17,7 @@ from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.files import atomic_save, read_json, write_json, write_text
 
 DIVERGED = "diverged"  # a trial metric: 1.0 when its loss became NaN/inf (left out of the ranking)
+COLUMNS = ("rank", "trial", "blocks", "channels", "trainable_params", "macs", "val_accuracy", "epochs", "seconds")
 
 
 def last_metrics(trial):
@@ -145,9 +146,7 @@ def best_config(path):
 
 
 def _csv(rows):
-    if not rows:
-        return "rank,trial,blocks,channels,trainable_params,macs,val_accuracy,epochs,seconds\n"
-    names = [k for k in rows[0] if k != "hyperparameters"]
+    names = [k for k in rows[0] if k != "hyperparameters"] if rows else list(COLUMNS)  # then the open options
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
     writer.writeheader()

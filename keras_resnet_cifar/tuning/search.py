@@ -27,14 +27,15 @@ from keras_resnet_cifar.tuning import compat, leaderboard
 from keras_resnet_cifar.tuning.distributed import role, serve_oracle
 from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
 from keras_resnet_cifar.tuning.oracle import ORACLES
+from keras_resnet_cifar.tuning.settings import (DEFAULT_DIRECTORY, DEFAULT_FACTOR, DEFAULT_MAX_TRIALS, DEFAULT_PROJECT,
+                                                OTHER_EPOCHS, TUNERS)
 
-TUNERS = tuple(ORACLES)
 DIVERGED = leaderboard.DIVERGED  # metric set to 1.0 on a trial whose loss became NaN/inf
 WORST_VAL_ACCURACY = 0.0  # the objective such a trial reports
 
 
-def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, train_subset=None,
-               directory="tuner", project="resnet_cifar", overwrite=False, data=None, factor=3):
+def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHER_EPOCHS, train_subset=None,
+               directory=DEFAULT_DIRECTORY, project=DEFAULT_PROJECT, overwrite=False, data=None, factor=DEFAULT_FACTOR):
     """Search `space` under its budget; returns a summary dict and writes the leaderboard.
 
     Args:
@@ -63,7 +64,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=3, t
             raise ValueError(f"{name}: received {value!r}; accepted: an integer >= {low}")
     who = role()
     if max_trials is None and tuner != "hyperband":
-        max_trials = 10
+        max_trials = DEFAULT_MAX_TRIALS
     project_dir = os.path.join(os.fspath(directory), project)
     trial_config = config.replace(optim={"epochs": epochs}, data={"train_subset": train_subset})  # checks itself
     search = {"tuner": tuner, "epochs": epochs, "train_subset": train_subset, "factor": factor,

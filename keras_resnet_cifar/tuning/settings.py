@@ -1,4 +1,5 @@
-"""The search settings that follow from those asked for: epochs per trial, and a validation split.
+"""The search's settings: their defaults, and those that follow from what was asked for (epochs per
+trial, a validation split).
 
 The tune command parses its flags and passes what was given here; every default or adjustment it
 makes is written (and tested) once, in this module.
@@ -7,8 +8,12 @@ import dataclasses
 
 from keras_resnet_cifar.config import TrainConfig
 
+TUNERS = ("hyperband", "bayesian", "random")  # oracle.ORACLES has one feasible oracle for each
 DEFAULT_EPOCHS = {"hyperband": 9}  # epochs per trial when not given (hyperband: the most a trial gets)
 OTHER_EPOCHS = 3  # the other tuners'
+DEFAULT_MAX_TRIALS = 10  # trials of a random or Bayesian search (Hyperband: one full iteration)
+DEFAULT_FACTOR = 3  # Hyperband's reduction factor
+DEFAULT_DIRECTORY, DEFAULT_PROJECT = "tuner", "resnet_cifar"  # results go to directory/project
 SEARCH_VAL_FRACTION = 0.1  # a base config that trains on every image (val_fraction 0) is searched with this
 
 

@@ -17,6 +17,7 @@ from keras_resnet_cifar.tuning import dimensions
 from keras_resnet_cifar.tuning.dimensions import budget as _budget, ints as _ints, value_range as _range
 
 DEFAULT_WIDTHS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+DEFAULT_MAX_PARAMS = 5_000_000  # the study's trainable-parameter budget
 _SHAPE = ("blocks", "channels")  # the default's architecture keys besides the dimensions
 
 
@@ -44,8 +45,8 @@ class SearchSpace:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @classmethod
-    def create(cls, config=None, *, stages=None, blocks=None, widths=None, max_params=5_000_000, max_macs=None,
-               default=None, input_shape=(32, 32, 3), **given):
+    def create(cls, config=None, *, stages=None, blocks=None, widths=None, max_params=DEFAULT_MAX_PARAMS,
+               max_macs=None, default=None, input_shape=(32, 32, 3), **given):
         """Validate a space and its budget; dimensions left as None are fixed at `config`'s value.
 
         Args:
@@ -54,7 +55,7 @@ class SearchSpace:
             blocks: (low, high) residual units per stage. Default (1, 8), or (0, 1) for conv-pool
                 stages (`stage_kind` "convpool", e.g. the fast recipe: residual units after each group).
             widths: channel widths each stage may take. Default DEFAULT_WIDTHS.
-            max_params: trainable-parameter budget. Default 5,000,000.
+            max_params: trainable-parameter budget. Default DEFAULT_MAX_PARAMS, 5,000,000.
             max_macs: optional multiply-accumulate budget per image. Default None.
             default: dict with "blocks" and "channels" (and optionally the dimensions' names) for the
                 hypermodel's default; it must lie in the space and the budget. Default None: the
