@@ -8,7 +8,8 @@ from matplotlib.image import imread
 from PIL import Image
 
 from keras_resnet_cifar.cli import main
-from keras_resnet_cifar.config import ModelConfig, OptimConfig, TrainConfig
+from keras_resnet_cifar.config import OptimConfig, TrainConfig
+from keras_resnet_cifar.spec import ResNetSpec
 
 CLASSES = ["cat", "dog", "ship"]
 
@@ -28,7 +29,7 @@ def run(tmp_path_factory):
                 image = rng.integers(0, 120, (32, 32, 3), dtype=np.uint8)
                 image[..., label] += 120  # a colour cue per class
                 Image.fromarray(image).save(root / split / name / f"{index}.png")
-    config = TrainConfig(model=ModelConfig.from_preset("tiny", num_classes=3),
+    config = TrainConfig(model=ResNetSpec.from_preset("tiny", num_classes=3),
                          optim=OptimConfig(epochs=2, batch_size=9), verbose=0, histogram_freq=0)
     config = config.replace(data={"source": str(root), "val_fraction": 0.25})
     data = load_data(str(root), val_fraction=0.25, verbose=False)

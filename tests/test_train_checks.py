@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from keras_resnet_cifar.cli import build_parser, main
-from keras_resnet_cifar.config import ModelConfig, OptimConfig, TrainConfig
+from keras_resnet_cifar.config import OptimConfig, TrainConfig
+from keras_resnet_cifar.locks import LOCK_NAME
+from keras_resnet_cifar.spec import ResNetSpec
 from keras_resnet_cifar.training.rundir import prepare
 
-MICRO = ModelConfig(blocks=(1,), channels=(4,))
+MICRO = ResNetSpec(blocks=(1,), channels=(4,))
 CONFIG = TrainConfig(model=MICRO, optim=OptimConfig(epochs=1, batch_size=8), histogram_freq=0, verbose=0)
 
 
@@ -55,7 +57,7 @@ def test_bad_config_fails_before_anything_is_written(change, message, data, tmp_
     (dict(optim={"batch_size": 31}), "batch_size: received 31 but the training split has 30 images; accepted: at most 30"),
     (dict(optim={"schedule": "plateau"}, data={"val_fraction": 0.0}), "the plateau schedule need a validation split"),
     (dict(optim={"early_stopping_patience": 2}, data={"val_fraction": 0.0}), "early stopping need a validation split"),
-    (dict(model=ModelConfig(blocks=(1,), channels=(4,), num_classes=3)), "the model has 3 outputs but the data has 10"),
+    (dict(model=ResNetSpec(blocks=(1,), channels=(4,), num_classes=3)), "the model has 3 outputs but the data has 10"),
 ])
 def test_config_that_does_not_fit_the_data_fails_before_training(change, message, tmp_path):
     from keras_resnet_cifar.data import from_arrays
@@ -67,7 +69,7 @@ def test_config_that_does_not_fit_the_data_fails_before_training(change, message
     split = from_arrays(x, y, x[:10], y[:10], val_fraction=0.0 if config.data.val_fraction == 0.0 else 0.25)
     with pytest.raises(ValueError, match=message):
         train(config, tmp_path, data=split)
-    assert os.listdir(tmp_path) == []
+    assert [name for name in os.listdir(tmp_path) if name != LOCK_NAME] == []  # the folder's lock, not a run file
 
 
 def test_workdir_with_another_config_is_refused_listing_the_differences(data, tmp_path):
@@ -109,7 +111,7 @@ def test_unwritable_workdir_is_a_clear_error(tmp_path):
 def test_checkpoint_that_does_not_match_the_model_is_a_clear_error(data, tmp_path):
     from keras_resnet_cifar.training.train import build_model, compile_model, train
 
-    other = CONFIG.replace(model=ModelConfig(blocks=(1,), channels=(8,)))
+    other = CONFIG.replace(model=ResNetSpec(blocks=(1,), channels=(8,)))
     model = compile_model(build_model(other), other)
     model.optimizer.build(model.trainable_variables)
     (tmp_path / "backup").mkdir()
