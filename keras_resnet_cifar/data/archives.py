@@ -14,6 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_resnet_cifar.files import check_folder
+
+from keras_resnet_cifar.errors import storage_error
+
 _TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 _ZIP_SUFFIXES = (".zip",)
 _PY_BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
@@ -94,8 +98,6 @@ def _zip_members(archive, path):
 
 
 def _extract(archive, members, cache_root, target):
-    from keras_resnet_cifar.paths import check_folder
-
     check_folder(cache_root, "--data-dir", "extracting the archive (default ~/.cache/keras_resnet_cifar)")
     cache_root.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_root))
@@ -109,6 +111,13 @@ def _extract(archive, members, cache_root, target):
         except OSError:
             if not target.is_dir():  # another process finished first: use its copy
                 raise
+    except OSError as error:
+        written = sum(p.stat().st_size for p in temp.rglob("*") if p.is_file())
+        shutil.rmtree(temp, ignore_errors=True)
+        failed = storage_error(error, target, size=written)  # a full disk: name the cache and the space
+        if failed is None:
+            raise
+        raise failed from error
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return target

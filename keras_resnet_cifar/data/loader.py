@@ -34,7 +34,7 @@ import keras
 import numpy as np
 
 from keras_resnet_cifar.config import DataConfig
-from keras_resnet_cifar.data.splits import check_batching, steps_per_epoch  # noqa: F401  (re-exported)
+from keras_resnet_cifar.data.splits import check_batching, steps_per_epoch
 
 _ORDER, _BATCH = 1, 2  # stream tags of the SeedSequence keys
 
@@ -59,8 +59,8 @@ def normalize_images(images_uint8, data=DataConfig()) -> np.ndarray:
     return to_float(images, *(np.asarray(v, np.float32) for v in data.pixel_affine()))
 
 
-def make_loader(split, *, num_classes, batch_size, training, data=DataConfig(), seed=0, first_epoch=0, workers=None,
-                max_queue_size=None):
+def make_loader(split, *, num_classes, batch_size, training, data=DataConfig(), seed=0, first_epoch=0, first_step=0,
+                workers=None, max_queue_size=None):
     """Batches of (float32 images, float32 one-hot labels) from a `Split`, as `make_dataset` gives them.
 
     Args:
@@ -75,6 +75,7 @@ def make_loader(split, *, num_classes, batch_size, training, data=DataConfig(), 
             `augment.mixup_alpha` > 0), as in `make_dataset`.
         seed: integer seed of the order and the augmentation.
         first_epoch: epoch to start from (training only), for resuming.
+        first_step: batches of `first_epoch` to skip (training only), for resuming mid-epoch. Default 0.
         workers: threads computing batches ahead (default: the CPU count, at most 16; 1 computes
             each batch when asked for, in the caller's thread).
         max_queue_size: batches kept ready (default 2 per worker).
@@ -94,15 +95,16 @@ def make_loader(split, *, num_classes, batch_size, training, data=DataConfig(), 
         return EvalBatches(split, num_classes, batch_size, scale, offset, **queue)
     recipe = dataclasses.asdict(data.augment)
     return TrainBatches(split, num_classes, batch_size, recipe, recipe["mixup_alpha"], scale, offset, int(seed),
-                        int(first_epoch), **queue)
+                        int(first_epoch), first_step=int(first_step), **queue)
 
 
 class TrainBatches(keras.utils.PyDataset):
     """The endless, augmented, mixed training stream (see `make_loader`); `batch(epoch, step)` is pure."""
 
     def __init__(self, split, num_classes, batch_size, recipe, mixup_alpha, scale, offset, seed, first_epoch,
-                 **queue):
+                 first_step=0, **queue):
         super().__init__(**queue)
+        self.first_step = first_step
         self.labels = np.asarray(split.labels, np.int64)
         self.num_classes, self.batch_size, self.recipe = num_classes, batch_size, recipe
         self.mixup_alpha, self.scale, self.offset = mixup_alpha, scale, offset
@@ -128,7 +130,7 @@ class TrainBatches(keras.utils.PyDataset):
         return None  # endless: `fit` takes `steps_per_epoch`
 
     def __getitem__(self, index):
-        epoch, step = divmod(int(index), self.steps)
+        epoch, step = divmod(int(index) + self.first_step, self.steps)
         return self.batch(self.first_epoch + epoch, step)
 
     def order(self, epoch):

@@ -5,11 +5,11 @@ import tensorflow as tf
 from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.data import augment as _aug
 from keras_resnet_cifar.data.loader import first_flips
-from keras_resnet_cifar.data.splits import check_batching, steps_per_epoch  # noqa: F401  (re-exported)
+from keras_resnet_cifar.data.splits import check_batching, steps_per_epoch
 
 
 def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(), seed=0, first_epoch=0,
-                 parallel_calls=None) -> tf.data.Dataset:
+                 first_step=0, parallel_calls=None) -> tf.data.Dataset:
     """Batches of (float32 images, float32 one-hot labels) from a `Split` for `model.fit`/`evaluate`.
 
     Args:
@@ -24,6 +24,7 @@ def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(),
             vflip -> normalize -> noise -> cutout, then mixup when `augment.mixup_alpha` > 0).
         seed: integer seed of the shuffling and augmentation.
         first_epoch: epoch to start from (training only), for resuming.
+        first_step: batches of `first_epoch` to skip (training only), for resuming mid-epoch. Default 0.
         parallel_calls: threads of the batch map (default tf.data.AUTOTUNE).
 
     Example:
@@ -70,5 +71,5 @@ def make_dataset(split, *, num_classes, batch_size, training, data=DataConfig(),
             x, y, _, _ = _aug.mixup(x, y, float(mixup_alpha), mix_key)
         return x, y
 
-    ds = tf.data.Dataset.counter(int(first_epoch)).flat_map(epoch_batches)
+    ds = tf.data.Dataset.counter(int(first_epoch)).flat_map(epoch_batches).skip(int(first_step))  # before the map: free
     return ds.map(train_batch, num_parallel_calls=calls, deterministic=True).prefetch(tf.data.AUTOTUNE)

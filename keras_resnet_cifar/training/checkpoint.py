@@ -4,8 +4,11 @@ RUN_DIR/backup/ holds:
 
     state.json            the commit point: {"epoch": epochs completed, "weights": file,
                           "best_val_accuracy", "best_epoch", "best_file", "history": rows,
-                          "callbacks": {name: state}, "stopped": bool}
+                          "callbacks": {name: state}, "stopped": bool}; a mid-epoch resume point
+                          (SIGTERM/SIGINT, see callbacks.StopOnSignal) adds "step": batches of
+                          the next epoch done, and "metrics": the running metrics' variables
     epoch_XXX.weights.h5  model and optimizer state after epoch XXX (1-based)
+    epoch_XXX_step_YYYYY.weights.h5  the same after YYYYY batches of epoch XXX + 1 (a resume point)
     best_epoch_XXX.keras  a new best model, until it is published as RUN_DIR/best.keras
 
 At the end of epoch k: save the candidate (if validation accuracy improved), save the
@@ -26,11 +29,14 @@ the average included, so a resumed run continues both.
 import contextlib
 import math
 import os
-import zipfile
 
 import keras
 
-from keras_resnet_cifar.training.rundir import atomic_save, read_json, write_json
+from keras_resnet_cifar.files import atomic_save, check_keras_file, check_weights_file, one_line, read_json, write_json
+from keras_resnet_cifar.training.divergence import check_not_diverged
+from keras_resnet_cifar.training.rundir import BACKUP, BEST_MODEL
+
+STATE = "state.json"  # in RUN_DIR/backup/: the commit point of the last finished epoch
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -46,7 +52,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     def __init__(self, run_dir, *, state=None, history=None, resumables=None):
         super().__init__()
         self.run_dir = os.fspath(run_dir)
-        self.backup = os.path.join(self.run_dir, "backup")
+        self.backup = os.path.join(self.run_dir, BACKUP)
         self.history = history
         self.resumables = dict(resumables or {})
         state = state or {}
@@ -66,15 +72,23 @@ class RunCheckpoint(keras.callbacks.Callback):
                 atomic_save(os.path.join(self.backup, candidate), self.model.save)
         weights = f"epoch_{done:03d}.weights.h5"
         atomic_save(os.path.join(self.backup, weights), self.model.save_weights)
-        state = {
-            "epoch": done, "weights": weights, "best_file": candidate,
+        commit(self.run_dir, self.state(done, weights, candidate))
+
+    def state(self, epochs, weights, best_file=None, **extra):
+        """The resume state after `epochs` completed epochs with `weights` (a file in backup/), plus `extra` keys."""
+        return {
+            "epoch": epochs, "weights": weights, "best_file": best_file,
             "best_val_accuracy": self.best_val_accuracy, "best_epoch": self.best_epoch,
             "history": list(self.history.rows) if self.history else [],
             "callbacks": {name: cb.get_state() for name, cb in self.resumables.items()},
-            "stopped": bool(self.model.stop_training),
+            "stopped": bool(self.model.stop_training), **extra,
         }
-        write_json(os.path.join(self.backup, "state.json"), state)
-        _publish_and_clean(self.run_dir, state)
+
+
+def commit(run_dir, state):
+    """Replace backup/state.json by `state` (atomic: the commit), publish its best candidate, delete older files."""
+    write_json(os.path.join(os.fspath(run_dir), BACKUP, STATE), state)
+    _publish_and_clean(run_dir, state)
 
 
 @contextlib.contextmanager
@@ -98,11 +112,9 @@ def load_state(run_dir, *, publish=True):
 
     With `publish` (the process that owns `run_dir`), first finish a publish cut short.
     """
-    from keras_resnet_cifar.training.divergence import check_not_diverged
-
     if publish:
         check_not_diverged(run_dir)
-    path = os.path.join(os.fspath(run_dir), "backup", "state.json")
+    path = os.path.join(os.fspath(run_dir), BACKUP, STATE)
     if not os.path.exists(path):
         return None
     try:
@@ -117,45 +129,13 @@ def load_state(run_dir, *, publish=True):
     return state
 
 
-def check_keras_file(path, what="model"):
-    """Raise ValueError (with `path` and the fix) unless `path` is a complete .keras archive.
-
-    A .keras file is a zip holding config.json and model.weights.h5; a truncated or overwritten
-    one makes `keras.saving.load_model` say "File not found", which is false.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            missing = {"config.json", "model.weights.h5"} - names
-            broken = None if missing else archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-        raise ValueError(_not_keras(path, what, f"not a complete .keras zip archive: {error}")) from None
-    if missing or broken:
-        problem = f"it lacks {', '.join(sorted(missing))}" if missing else f"member {broken} is corrupt"
-        raise ValueError(_not_keras(path, what, problem))
-
-
-def check_weights_file(path, what="checkpoint"):
-    """Raise ValueError (with `path` and the fix) unless every array of the .h5 file `path` reads."""
-    import h5py
-
-    def read(name, item):
-        if isinstance(item, h5py.Dataset):
-            item[()]
-    try:
-        with h5py.File(path, "r") as handle:
-            handle.visititems(read)
-    except (OSError, RuntimeError, ValueError, KeyError) as error:
-        raise ValueError(_unreadable(path, what, error)) from None
-
-
 def restore(model, run_dir, state):
     """Load the model and optimizer state `state` refers to into the compiled `model`.
 
     Raises:
         ValueError: the checkpoint does not match the model built from the config.
     """
-    path = os.path.join(os.fspath(run_dir), "backup", state["weights"])
+    path = os.path.join(os.fspath(run_dir), BACKUP, state["weights"])
     if not os.path.exists(path):
         raise FileNotFoundError(f"resume: {path} is missing; pass --force to start the run over")
     model.optimizer.build(model.trainable_variables)
@@ -166,33 +146,31 @@ def restore(model, run_dir, state):
     except (ValueError, KeyError) as error:
         raise ValueError(
             f"resume: checkpoint {path} does not match the model built from the run's config "
-            f"({_compact(error)!r}); pass --force to start over or use another --workdir") from None
+            f"({one_line(error)!r}); pass --force to start over or use another --workdir") from None
 
 
 _STATE_KEYS = ("epoch", "weights", "best_val_accuracy", "best_epoch", "history")
 
 
 def _check_files(run_dir, state):
-    backup = os.path.join(os.fspath(run_dir), "backup")
+    backup = os.path.join(os.fspath(run_dir), BACKUP)
     weights = os.path.join(backup, str(state["weights"]))
     if not os.path.exists(weights):
         raise FileNotFoundError(f"resume: {weights} is missing; pass --force to start the run over")
-    check_weights_file(weights)
+    check_weights_file(weights, "resume: the checkpoint", _NO_RESUME)
     candidate = state.get("best_file")
     if candidate and os.path.exists(os.path.join(backup, candidate)):
         check_keras_file(os.path.join(backup, candidate), "best checkpoint")
-    elif os.path.exists(os.path.join(run_dir, "best.keras")):
-        check_keras_file(os.path.join(run_dir, "best.keras"), "best checkpoint")
+    elif os.path.exists(os.path.join(run_dir, BEST_MODEL)):
+        check_keras_file(os.path.join(run_dir, BEST_MODEL), "best checkpoint")
+
+
+_NO_RESUME = ("it is the only copy of the run's state, so the run cannot resume. "
+              "Fix: pass --force to start the run over (or another --workdir)")
 
 
 def _unreadable(path, what, error):
-    return (f"resume: the {what} {path} cannot be read ({_compact(error)}); it is the only copy of the run's "
-            "state, so the run cannot resume. Fix: pass --force to start the run over (or another --workdir)")
-
-
-def _not_keras(path, what, problem):
-    return (f"{path}: not a readable Keras model ({problem}); the {what} file is truncated or corrupt. "
-            "Fix: restore it from a copy, or retrain it (train --force)")
+    return f"resume: the {what} {path} cannot be read ({one_line(error)}); {_NO_RESUME}"
 
 
 def _improves(value, best):
@@ -200,14 +178,11 @@ def _improves(value, best):
 
 
 def _publish_and_clean(run_dir, state):
-    backup = os.path.join(os.fspath(run_dir), "backup")
+    backup = os.path.join(os.fspath(run_dir), BACKUP)
     candidate = state.get("best_file")
     if candidate and os.path.exists(os.path.join(backup, candidate)):
-        os.replace(os.path.join(backup, candidate), os.path.join(run_dir, "best.keras"))
+        os.replace(os.path.join(backup, candidate), os.path.join(run_dir, BEST_MODEL))
     for name in os.listdir(backup):
-        if name not in ("state.json", state["weights"]):
+        if name not in (STATE, state["weights"]):
             os.remove(os.path.join(backup, name))
 
-
-def _compact(error):
-    return " ".join(str(error).split())[:400] or type(error).__name__
