@@ -1,4 +1,6 @@
 """The search dimensions as one table: a new row is searched everywhere (space, config, defaults, flags)."""
+import json
+
 import keras_tuner
 import pytest
 
@@ -9,6 +11,7 @@ from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.tuning import dimensions, leaderboard
 from keras_resnet_cifar.tuning.dimensions import CHOICE, Dimension
 from keras_resnet_cifar.tuning.hypermodel import declare
+from keras_resnet_cifar.tuning.search import _check_resume
 from keras_resnet_cifar.tuning.space import SearchSpace
 
 SMOOTHING = Dimension("label_smoothing", "label_smoothings", "optim.label_smoothing", CHOICE, dimensions.floats,
@@ -50,6 +53,30 @@ def test_a_new_row_gets_its_tune_flag_in_place_of_the_train_flag(with_smoothing)
     assert space_from_args(args, config_from_args(args)).label_smoothings == (0.0, 0.2)
     with pytest.raises(ValueError, match=r"label_smoothings: received \[-1.0\]; accepted: numbers >= 0"):
         space_from_args(build_parser().parse_args(["tune", "--label-smoothings", "-1"]), TrainConfig())
+
+
+def test_a_search_stored_before_a_row_existed_resumes_with_that_dimension_fixed(tmp_path, monkeypatch):
+    config = TrainConfig()
+    search = {"tuner": "random", "epochs": 1}
+    before = SearchSpace.create(config)
+    (tmp_path / "oracle.json").write_text("{}")
+    (tmp_path / "space.json").write_text(json.dumps({"space": before.describe(), "search": search,
+                                                     "training": config.to_dict()}))
+    old_trial = dict(before.default)  # has no label_smoothing
+    monkeypatch.setattr(dimensions, "DIMENSIONS", (*dimensions.DIMENSIONS, SMOOTHING))
+
+    fixed = SearchSpace.create(config)
+    _check_resume(str(tmp_path), {"space": fixed.describe(), "search": search, "training": config.to_dict()},
+                  TrainConfig)
+    row = leaderboard.rank([{"trial_id": "0", "status": "COMPLETED", "values": old_trial,
+                             "metrics": {"val_accuracy": 0.5}}], fixed)[0]
+    assert row["hyperparameters"]["label_smoothing"] == 0.0
+    assert fixed.train_config(row["hyperparameters"], config) == config.replace(model={"blocks": (3, 3, 2, 3)})
+
+    opened = SearchSpace.create(config, label_smoothings=(0.0, 0.1))  # searching it is another search
+    with pytest.raises(FileExistsError, match=r"space.label_smoothings: None -> \[0.0, 0.1\]"):
+        _check_resume(str(tmp_path), {"space": opened.describe(), "search": search, "training": config.to_dict()},
+                      TrainConfig)
 
 
 def test_every_row_has_its_flag_and_sets_its_config_field():

@@ -47,7 +47,7 @@ def rank(records, space):
         if (record["status"] != "COMPLETED" or record["metrics"].get("val_accuracy") is None
                 or record["metrics"].get(DIVERGED)):
             continue
-        values = {k: v for k, v in record["values"].items() if not k.startswith("tuner/")}
+        values = space.trial_values(record["values"])
         arch = space.architecture(values)
         params, macs = space.count(values)
         metrics = record["metrics"]

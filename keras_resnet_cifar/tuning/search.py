@@ -23,7 +23,7 @@ from keras_resnet_cifar.signals import stop_requests
 from keras_resnet_cifar.training.callbacks import StopTrialOnSignal
 from keras_resnet_cifar.training.data_checks import check_data
 from keras_resnet_cifar.training.divergence import TrainingDiverged
-from keras_resnet_cifar.tuning import compat, leaderboard
+from keras_resnet_cifar.tuning import compat, dimensions, leaderboard
 from keras_resnet_cifar.tuning.distributed import role, serve_oracle
 from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
 from keras_resnet_cifar.tuning.oracle import ORACLES
@@ -200,7 +200,7 @@ class _ResNetTuner(keras_tuner.Tuner):
 
 
 def _progress_line(space, trial, metrics, tuner_id, max_trials):
-    values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+    values = space.trial_values(trial.hyperparameters.values)
     arch = space.architecture(values)
     params, _ = space.count(values)
     where = "" if tuner_id in (None, "tuner0") else f" [{tuner_id}]"
@@ -243,14 +243,26 @@ def _check_resume(project_dir, described, config_class):
         raise FileExistsError(f"{project_dir}: a Keras Tuner project without space.json (not made by "
                               "`keras-resnet-cifar tune`); accepted: --overwrite to start over, or another --project")
     stored = read_json(stored_path)
-    differences = config_diff({k: stored.get(k) for k in ("space", "search")},
-                              {k: described[k] for k in ("space", "search")})
+    differences = config_diff({"space": _with_added_dimensions(stored.get("space"), described["space"]),
+                               "search": stored.get("search")},
+                              {"space": described["space"], "search": described["search"]})
     differences += resume_changes(config_class, stored.get("training", {}), described["training"], "training.")
     if differences:
         raise FileExistsError(
             f"{project_dir}: received a search that differs from the one stored there, so it cannot resume:\n  "
             + "\n  ".join(differences)
             + "\naccepted: the same space and settings; fix: rerun with the stored ones, --overwrite, or another --project")
+
+
+def _with_added_dimensions(stored, space):
+    """The stored space description with each dimension whose row was added since it was written, and
+    that `space` leaves fixed, as `space` has it: the same search (the setting came from the training
+    config then, which is compared on its own)."""
+    if not isinstance(stored, dict) or not isinstance(stored.get("default"), dict):
+        return stored
+    added = [d for d in dimensions.DIMENSIONS if d.field not in stored and not d.is_open(space[d.field])]
+    return {**{d.field: space[d.field] for d in added}, **stored,
+            "default": {**{d.name: space["default"][d.name] for d in added}, **stored["default"]}}
 
 
 def _check_readable_state(project_dir):

@@ -151,6 +151,15 @@ class SearchSpace:
         return ["stages"] * (len(self.stages) > 1) + [
             d.name for d in dimensions.DIMENSIONS if d.is_open(self.dimension_values[d.field])]
 
+    def trial_values(self, hyperparameters):
+        """A trial's values: its hyperparameters without Keras Tuner's own ("tuner/epochs"...), and each
+        fixed dimension a trial of an older search lacks (its row added since) at its one value."""
+        values = {k: v for k, v in hyperparameters.items() if not k.startswith("tuner/")}
+        for d in dimensions.DIMENSIONS:
+            if d.name not in values and not d.is_open(self.dimension_values[d.field]):
+                values[d.name] = self.dimension_values[d.field][0]
+        return values
+
     def train_config(self, values, base):
         """The TrainConfig that trains `values`: `base` with the searched settings replaced."""
         count = values["stages"]
