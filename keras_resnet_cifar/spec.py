@@ -170,7 +170,8 @@ class ResNetSpec(Config):
                               + "; ".join(f"{k} {o.alias}: {o.unit}" for k, o in BLOCK_ORDERS.items()))
     activation: str = option("relu", _ACTIVATION, ", ".join(ACTIVATIONS))
     activation_coef: float | None = option(None, Optional(Real("a finite number")),
-                                           "leaky_relu slope (0.01), elu alpha (1.0) or swish beta (1.0)")
+                                           "leaky_relu slope, elu alpha or swish beta; none: the activation's "
+                                           "own (0.01, 1.0, 1.0)")
     l1: float = option(0.0, Real("a number >= 0", lambda v: v >= 0), "L1 penalty on conv/dense kernels")
     l2: float = option(0.0, Real("a number >= 0", lambda v: v >= 0),
                        "L2 penalty on kernels; in training, added to --weight-decay's coupled wd / 2")
