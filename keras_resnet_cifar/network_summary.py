@@ -2,6 +2,7 @@
 import importlib.util
 import shutil
 
+from keras_resnet_cifar.memory import available_bytes, check_fits
 from keras_resnet_cifar.params import count_network
 
 
@@ -37,5 +38,6 @@ def plot_architecture(spec, path):
 
     from keras_resnet_cifar.model import build_from_spec
 
+    check_fits(spec, available_bytes())  # build_from_spec only makes layers: refuse an absurd width first
     keras.utils.plot_model(build_from_spec(spec), to_file=str(path), show_shapes=True,
                            show_layer_names=True, dpi=72)

@@ -72,3 +72,12 @@ def test_train_refuses_a_network_that_cannot_train_in_memory(monkeypatch):
     monkeypatch.setattr(runtime, "available_bytes", lambda: need - 1)
     with pytest.raises(ValueError, match="training it at batch size 64 needs at least"):
         runtime.check_memory(config, "float32")
+
+
+def test_drawing_an_absurd_network_is_refused_before_it_is_built(monkeypatch):
+    import keras_resnet_cifar.network_summary as summary
+
+    monkeypatch.setattr(summary.importlib.util, "find_spec", lambda name: object())  # as if pydot were installed
+    monkeypatch.setattr(summary.shutil, "which", lambda name: "/usr/bin/dot")
+    with pytest.raises(ValueError, match="channels \\[100000\\].*of memory is available"):
+        summary.plot_architecture(ResNetSpec(blocks=(1,), channels=(100_000,)), "never.png")
