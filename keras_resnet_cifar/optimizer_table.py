@@ -55,3 +55,13 @@ def slots(name, momentum=0.9):
         raise ValueError(f"optimizer: received {name!r}; accepted: {', '.join(OPTIMIZERS)}")
     kind = OPTIMIZER_TABLE[name]
     return 0 if kind.momentum and not momentum else kind.slots
+
+
+def optimizer_markdown():
+    """The Markdown table of `OPTIMIZER_TABLE` that README.md shows (a test keeps the two equal)."""
+    rows = [f"| {name} | {kind.description} | `keras.optimizers.{kind.keras_class}` | "
+            f"{', '.join(f'{k}={v}' for k, v in kind.options.items())} | {kind.slots}"
+            f"{' (0 at momentum 0)' if kind.momentum else ''} |"
+            for name, kind in OPTIMIZER_TABLE.items()]
+    return "\n".join(["| --optimizer | what | Keras class | options | slots per weight |", "|---|---|---|---|---|",
+                      *rows])

@@ -51,3 +51,14 @@ def test_group_options_need_a_momentum_optimizer_of_the_table():
         if not kind.momentum:
             with pytest.raises(ValueError, match="optim.bn_bias_lr_scale: set with optimizer"):
                 OptimConfig(optimizer=name, bn_bias_lr_scale=4.0)
+
+
+def test_the_readme_optimizer_table_is_the_one_the_table_renders():
+    import os
+
+    from keras_resnet_cifar.optimizer_table import optimizer_markdown
+
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    assert optimizer_markdown() in readme
+    assert all(f"| {name} |" in optimizer_markdown() for name in OPTIMIZERS)
