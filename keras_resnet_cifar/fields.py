@@ -145,7 +145,8 @@ RESUME_RULES = ("same", "free")  # option(on_resume=...): a resume must keep the
 
 
 def option(default, check, help, *, aliases=(), cli=True, on_resume="same"):
-    """A setting: its default, its `Check`, its help (shown by --help) and other flag spellings.
+    """A setting: its default, its `Check`, its help (shown by --help, which appends "(default X)" from
+    `default`: the help never restates it) and other flag spellings.
 
     `on_resume="free"` marks a setting that changes how a run reports, not what it computes (e.g.
     `verbose`): a resumed run, search or experiment may change it (see `resume_changes`).
