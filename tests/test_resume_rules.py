@@ -82,3 +82,16 @@ def test_a_saved_config_that_does_not_parse_is_compared_as_it_is():
 def test_the_resume_rule_is_checked_where_it_is_declared():
     with pytest.raises(ValueError, match="on_resume: received 'sometimes'; accepted: 'same', 'free'"):
         option(0, Int(0), "help", on_resume="sometimes")
+
+
+def test_a_search_stored_by_the_older_format_resumes(tmp_path):
+    # space.json used to keep the training config without verbose (then the one setting a resume could change).
+    config = TrainConfig(verbose=0)
+    space, search = SearchSpace.create().describe(), {"tuner": "random", "epochs": 1}
+    older = {k: v for k, v in config.to_dict().items() if k != "verbose"}
+    _write(tmp_path / "oracle.json", {})
+    _write(tmp_path / "space.json", {"space": space, "search": search, "training": older})
+    _check_resume(str(tmp_path), {"space": space, "search": search, "training": config.to_dict()}, TrainConfig)
+    with pytest.raises(FileExistsError, match="training.seed: 0 -> 1"):
+        _check_resume(str(tmp_path), {"space": space, "search": search, "training": config.replace(seed=1).to_dict()},
+                      TrainConfig)

@@ -76,7 +76,8 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
     if not overwrite:
         _check_resume(project_dir, described, type(config))
     if who != "chief":
-        data = data if data is not None else _load(trial_config)
+        if data is None:
+            data = load_data(trial_config.data, seed=trial_config.seed, verbose=trial_config.verbose > 0)
         if len(data.val.labels) == 0:
             raise ValueError("val_fraction: received 0 (no validation split); accepted: a fraction in (0, 1): "
                              "trials are ranked on validation accuracy, never on test (--val-fraction)")
@@ -279,7 +280,3 @@ def _check_readable_state(project_dir):
             problem = f"{path}: holds a JSON {type(state).__name__}, not an object"
         raise ValueError(f"{problem.split('; fix')[0]}; this search's saved state is corrupt, so it cannot resume. "
                          "Fix: restore the file, or pass --overwrite to start the search over (or another --project)")
-
-
-def _load(config):
-    return load_data(config.data, seed=config.seed, verbose=config.verbose > 0)
