@@ -26,6 +26,8 @@ CASES = [
     # Lookahead: the stop waits for its next step (global step 6 = epoch 1, batch 2), where weights = average.
     ("lookahead-waits-for-its-step", CONFIG.replace(optim={"lookahead_every": 3}), signal.SIGTERM, 1, 0, 2),
     ("last-batch-commits-the-epoch", CONFIG, signal.SIGTERM, 2, 3, 0),
+    # Two batches per compiled call: Keras reports batch ends after batches 2 and 4 of each epoch.
+    ("steps-per-execution", CONFIG.replace(steps_per_execution=2), signal.SIGTERM, 1, 1, 2),
 ]
 
 

@@ -5,12 +5,13 @@ Each subcommand lives in its own module here, exposing `register(subparsers)`.
 import argparse
 import importlib
 import os
+import shlex
 import sys
 
 # Subcommand modules, in the order `--help` lists them.
 COMMANDS = ["summary", "train", "evaluate", "export", "check_export", "predict", "experiment", "report", "tune", "plot"]
 
-from keras_resnet_cifar.errors import UserError
+from keras_resnet_cifar.errors import Interrupted, UserError
 
 # Errors a user can cause; anything else (TypeError, KeyError, ...) is a bug and keeps its traceback.
 USER_ERRORS = (UserError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
@@ -37,6 +38,10 @@ def main(argv=None):
             raise
         print(f"keras-resnet-cifar {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stopped:  # SIGTERM/SIGINT: 128 + the signal, as a shell reports a process it ended
+        command = shlex.join(["keras-resnet-cifar", *(sys.argv[1:] if argv is None else argv)])
+        print(f"keras-resnet-cifar {args.command}: {stopped}\nresume with: {command}", file=sys.stderr)
+        return stopped.exit_status
     return int(result or 0)
 
 

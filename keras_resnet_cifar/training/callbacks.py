@@ -118,7 +118,8 @@ class StopOnSignal(keras.callbacks.Callback):
     and counts to its own, so it logs and ends as an uninterrupted run would. With lookahead the stop
     waits for its next step (at most `sync_every` batches), where the weights equal their average.
     A stop at an epoch's last batch or in its validation lets the epoch commit as usual and ends
-    after it. The granularity is one batch (one `steps_per_execution` group), plus the time to save.
+    after it. The granularity is one batch (one `steps_per_execution` group), plus the time to save;
+    exact when `steps_per_execution` divides the steps per epoch (else Keras runs whole groups).
 
     Args:
         request: the `signals.StopRequest` polled, or None (never stops).

@@ -168,6 +168,8 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir, stop=N
             restore(model, state_dir, state)
         else:  # a whitening stem is set once from the training images; a resumed run restores it
             fit_stem(model, config, data)
+        if backend() != "tensorflow":
+            _build_compiled(model, config, data)
     if state and config.verbose:
         where = f" and {state['step']} of {steps} batches of the next" if state.get("step") else ""
         print(f"{run_dir}: resuming after epoch {state['epoch']} of {optim.epochs}{where}")
@@ -190,6 +192,21 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir, stop=N
             break
         state = load_state(run_dir, publish=False)  # committed at the end of that epoch
     return model
+
+
+def _build_compiled(model, config, data):
+    """Build the compiled loss and metrics on two training images, so that no `fit` has to.
+
+    Keras's first `fit` of a model otherwise takes a batch from the stream to build them, and the
+    NumPy loader's worker queue does not rewind after it: every batch of that fit would come later
+    than its (epoch, step) key says, unlike in a later fit (the rest of an epoch resumed mid-way).
+    """
+    x = normalize_images(data.train.images[:2], config.data)
+    y = keras.ops.one_hot(np.asarray(data.train.labels[:2]), data.num_classes)
+    y_pred = model(x, training=False)
+    model.compute_loss(x=x, y=y, y_pred=y_pred, training=False)
+    model.compute_metrics(x, y, y_pred)
+    model.reset_metrics()
 
 
 def _finish(config, data, run_dir, model, mixed, strategy):
