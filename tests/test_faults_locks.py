@@ -67,7 +67,8 @@ def _tune(folder, work):
             "0.25", "--batch-size", "8", "--stages", "2", "--blocks", "1", "--widths", "4", "8", "--max-params",
             "8000", "--directory", str(work / "tuner"), "--project", "p"]
     # The holder is a chief: it holds the project and serves its oracle until workers come (none will).
-    return [_CLI, *args, "--chief", "--oracle-port", _free_port()], args, work / "tuner" / "p", work / "tuner" / ".p.lock"
+    holder = [_CLI, *args, "--chief", "--oracle-port", _free_port()]
+    return holder, args, work / "tuner" / "p", work / "tuner" / ".p.lock"
 
 
 def _export(folder, work):
@@ -99,8 +100,8 @@ def _wait_held(lock, child, timeout=180):
         if lock.exists() and lock.read_text().strip() == str(child.pid):
             return
         time.sleep(0.05)
-    ended = child.poll() is not None
-    raise AssertionError(f"the holder never took {lock}: {child.communicate()[1][-2000:] if ended else 'timeout'}")
+    why = (child.communicate()[1] or "")[-2000:] if child.poll() is not None else "timeout"
+    raise AssertionError(f"the holder never took {lock}: {why}")
 
 
 @pytest.mark.parametrize("case, command, result", CASES, ids=[c[0] for c in CASES])
@@ -136,3 +137,29 @@ def test_a_second_hold_in_one_process_is_refused_and_release_frees_it(tmp_path):
         assert open(path).read().strip() == str(os.getpid())
     with hold_folder(tmp_path / "run", "train"):  # released on leaving the block
         pass
+
+
+_HOLD = """
+import sys, time
+from keras_resnet_cifar.locks import hold_folder
+with hold_folder(sys.argv[1], "tune", lock_file=sys.argv[2]):
+    time.sleep(600)
+"""
+
+
+def test_a_worker_id_is_held_by_one_worker(image_folder, tmp_path, capsys):
+    """Workers of one search share its project; each holds its own id (a second worker started with the same
+    --worker ID would be handed the same trials), so one with a taken id is refused before it joins; workers
+    with distinct ids run side by side (test_tuning_processes)."""
+    _, args, folder, _ = _tune(image_folder, tmp_path)
+    lock = tmp_path / "tuner" / ".p.w0.lock"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder), str(lock)], cwd=ROOT, env=_env())
+    try:
+        _wait_held(lock, holder, timeout=60)
+        assert main([*args, "--worker", "w0", "--oracle-port", _free_port()]) == 2
+        err = capsys.readouterr().err
+        assert f"{folder} (as worker w0): in use by process {holder.pid}" in err, err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "tuner" / ".p.lock").exists()  # a worker never takes the chief's lock

@@ -148,7 +148,8 @@ def image_folder(tmp_path_factory):
         for name in (f"class{i}" for i in range(10)):
             (root / split / name).mkdir(parents=True)
             for index in range(count):
-                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / split / name / f"{index}.png")
+                image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(image).save(root / split / name / f"{index}.png")
     return str(root)
 
 

@@ -84,9 +84,11 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
         check_data(trial_config, data)
     # One process per project (a standalone search, or the chief), its lock beside it (--overwrite deletes the
     # project folder); each worker holds its own id's; a signal ends the trial, which a resumed search reruns.
-    lock = f".{project}.lock" if who != "worker" else f".{project}.{os.environ['KERASTUNER_TUNER_ID']}.lock"
+    worker = os.environ.get("KERASTUNER_TUNER_ID") if who == "worker" else None
+    lock, held = (f".{project}.{worker}.lock", f"{project_dir} (as worker {worker})") if worker else (
+        f".{project}.lock", project_dir)
     stopping = stop_requests() if who != "chief" else contextlib.nullcontext()  # a chief ends as signals say
-    with hold_folder(project_dir, "tune", lock_file=os.path.join(os.fspath(directory), lock)), stopping as stop:
+    with hold_folder(held, "tune", lock_file=os.path.join(os.fspath(directory), lock)), stopping as stop:
         oracle = _make_oracle(tuner, space, max_trials, epochs, factor, config.seed)
         search_tuner = _ResNetTuner(oracle=oracle, hypermodel=ResNetHyperModel(space, trial_config, data),
                                     directory=os.fspath(directory), project_name=project, overwrite=overwrite)
