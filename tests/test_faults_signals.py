@@ -226,3 +226,38 @@ def test_tune_stops_its_trial_on_sigterm_and_the_same_command_reruns_it(image_fo
     assert "1 trials finished, they are not run again" in capsys.readouterr().out
     leaderboard = json.loads((tmp_path / "p" / "leaderboard.json").read_text())
     assert leaderboard["trials_by_status"].get("COMPLETED") == 2, leaderboard["trials_by_status"]
+
+
+_ON_JAX = """
+import os, signal, sys, tempfile
+sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
+import numpy as np
+from test_faults_signals import CONFIG, SignalAt, _assert_same_end, _data
+from keras_resnet_cifar.errors import Interrupted
+from keras_resnet_cifar.training.train import train
+
+rng = np.random.default_rng(0)
+arrays = {"x": rng.integers(0, 256, (80, 32, 32, 3), dtype=np.uint8), "y": np.arange(80) % 10,
+          "xt": rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), "yt": np.arange(20) % 10}
+root = tempfile.mkdtemp()
+try:
+    train(CONFIG, root + "/stopped", data=_data(arrays), callbacks=[SignalAt(signal.SIGTERM, 1, 1)])
+except Interrupted:
+    pass
+resumed = train(CONFIG, root + "/stopped", data=_data(arrays))
+expected = train(CONFIG, root + "/uninterrupted", data=_data(arrays))
+_assert_same_end(root + "/stopped", root + "/uninterrupted", resumed, expected)
+print("same end")
+"""
+
+
+def test_signal_mid_epoch_resumes_to_the_same_end_on_jax():
+    """The NumPy loader's stream (JAX's) continues mid-epoch too: Keras's first fit must not take batches from it."""
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", _ON_JAX, ROOT], capture_output=True, text=True, env=env,
+                            timeout=600, cwd=ROOT)
+    assert result.returncode == 0 and "same end" in result.stdout, result.stderr[-4000:]
