@@ -8,10 +8,13 @@ lock two different files of one name.
 Who holds what: `train` its run directory (RUN/.lock), `tune` its project (DIRECTORY/.PROJECT.lock,
 beside the project, which --overwrite deletes; a distributed search's workers each hold
 DIRECTORY/.PROJECT.WORKER_ID.lock instead), `export` its model base (BASE/.lock, while it picks
-the version number and writes).
+the version number and writes). On a file system without locks (some network mounts) the job
+runs unprotected, with a warning.
 """
 import contextlib
+import errno
 import os
+import warnings
 
 try:
     import fcntl
@@ -21,6 +24,8 @@ except ImportError:  # Windows: no flock; the folders are not locked there
 from keras_resnet_cifar.errors import FolderBusyError
 
 LOCK_NAME = ".lock"
+# flock's answers on file systems without locks (some network mounts): the job runs, unprotected.
+_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
 
 
 @contextlib.contextmanager
@@ -50,6 +55,11 @@ def hold_folder(folder, what, *, lock_file=None):
             except (BlockingIOError, PermissionError):
                 handle.seek(0)
                 raise FolderBusyError(_busy(folder, what, handle.read().strip())) from None
+            except OSError as error:
+                if error.errno not in _UNSUPPORTED:
+                    raise
+                warnings.warn(f"{path}: this file system does not support locks ({error.strerror}); {folder} is "
+                              f"not protected from a second {what}", stacklevel=3)
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")

@@ -163,3 +163,16 @@ def test_a_worker_id_is_held_by_one_worker(image_folder, tmp_path, capsys):
         holder.kill()
         holder.wait()
     assert not (tmp_path / "tuner" / ".p.lock").exists()  # a worker never takes the chief's lock
+
+
+def test_a_file_system_without_locks_runs_unprotected_with_a_warning(tmp_path, monkeypatch):
+    import errno
+
+    from keras_resnet_cifar import locks
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(locks.fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match="does not support locks.*not protected from a second train"):
+        with hold_folder(tmp_path / "run", "train") as path:
+            assert open(path).read().strip() == str(os.getpid())
