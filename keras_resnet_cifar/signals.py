@@ -60,8 +60,9 @@ def stop_requests(note=""):
             os.kill(os.getpid(), signum)
             return
         request.signum = signum
-        print(f"\n{signal.Signals(signum).name}: stopping at the next batch end{note}; send it again to stop at "
-              "once (the last saved state is kept)", flush=True)
+        # A raw write: print() here could re-enter a print (a progress bar) that the signal interrupted.
+        os.write(2, f"\n{signal.Signals(signum).name}: stopping at the next batch end{note}; send it again to stop "
+                    "at once (the last saved state is kept)\n".encode())
 
     previous = {number: signal.signal(number, handle) for number in SIGNALS}
     try:
