@@ -11,7 +11,8 @@ Randomness is stateless: epoch e's order is a permutation seeded by (seed, e) an
 draws from a generator seeded by (seed, e, b) (NumPy `SeedSequence`s), so any batch can be
 recomputed alone, by any worker thread, in any order, and a run resumed at epoch e sees the very
 batches an uninterrupted run saw. The stream is infinite (`num_batches` None): item i is step
-i % steps of epoch first_epoch + i // steps, so nothing depends on Keras calling epoch hooks.
+j % steps of epoch first_epoch + j // steps, j = i + first_step (a run resumed mid-epoch), so
+nothing depends on Keras calling epoch hooks.
 
 Why the same statistics and not the same pixels as `tf.data`: TensorFlow's stateless ops use
 Philox with its own key derivation and draw shapes (a `[2, batch]` uniform for the crops, 16-bit
