@@ -71,7 +71,7 @@ def recipe_config(name, minutes=15, base=None):
 
     Example:
         >>> recipe_config("fast", 60).optim.epochs
-        20
+        36
     """
     if name not in RECIPES:
         raise ValueError(f"recipe: received {name!r}; accepted: {', '.join(sorted(RECIPES))}")
