@@ -3,7 +3,7 @@ whitening stem, `fit` (its first step, which traces and compiles, the other step
 tuner's own work around `fit` (oracle, saving the trial and its checkpoint, the leaderboard, clearing).
 
     python benchmarks/trial_time.py --source ../shared/data/cifar10-jpeg.tar.gz \
-        [--trials 3] [--train-subset 1000] [--recipe none|fast] [--tuner random]
+        [--trials 3] [--train-subset 1000] [--val-subset N] [--recipe none|fast] [--tuner random]
 
 Runs `run_search` (the `tune` command's function) in a temporary folder, timing the package's own
 functions by wrapping them; prints one row per trial and the shares of the trial time spent inside
@@ -51,18 +51,21 @@ class FitPhases(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.start = self.batch_start = time.perf_counter()
+        TIMES["fit: set-up"] += self.start - TIMES["_fit_start"]  # datasets, callbacks, Keras's data adapter
         self.first = True
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
         TIMES["fit: first step" if self.first else "fit: other steps"] += now - self.batch_start
         self.first, self.batch_start = False, now
+        TIMES["_last"] = now
 
     def on_test_begin(self, logs=None):
         self.test_start = time.perf_counter()
 
     def on_test_end(self, logs=None):
-        TIMES["fit: validation"] += time.perf_counter() - self.test_start
+        TIMES["_last"] = time.perf_counter()
+        TIMES["fit: validation"] += TIMES["_last"] - self.test_start
 
     def on_epoch_begin(self, epoch, logs=None):
         self.batch_start = time.perf_counter()
@@ -76,11 +79,13 @@ def instrument():
     fit = hypermodel.ResNetHyperModel.fit
 
     def fit_with_phases(self, hp, model, *args, callbacks=(), **kwargs):
-        start = time.perf_counter()
+        start = TIMES["_fit_start"] = time.perf_counter()
         try:
             return fit(self, hp, model, *args, callbacks=[FitPhases(), *callbacks], **kwargs)
         finally:
-            TIMES["fit"] += time.perf_counter() - start
+            end = time.perf_counter()
+            TIMES["fit"] += end - start
+            TIMES["fit: epoch end"] += end - TIMES.get("_last", end)  # the other callbacks' epoch and train ends
     hypermodel.ResNetHyperModel.fit = fit_with_phases
 
     tuner = search._ResNetTuner
@@ -99,8 +104,8 @@ def instrument():
     tuner.on_trial_begin, tuner.on_trial_end = on_trial_begin, on_trial_end
 
 
-PHASES = ("build", "compile", "whitening fit", "memory check", "datasets", "fit: first step", "fit: other steps",
-          "fit: validation", "fit", "outside fit", "total")
+PHASES = ("build", "compile", "whitening fit", "memory check", "datasets", "fit: set-up", "fit: first step",
+          "fit: other steps", "fit: validation", "fit: epoch end", "fit: rest", "fit", "outside fit", "total")
 
 
 def main():
@@ -111,9 +116,11 @@ def main():
     parser.add_argument("--recipe", choices=("none", "fast"), default="none",
                         help="none: the study's space (ResNet24 default); fast: the fast recipe's network family")
     parser.add_argument("--tuner", default="random")
+    parser.add_argument("--val-subset", type=int, help="validation images that rank the trials (default: all)")
     args = parser.parse_args()
     config = recipe_config("fast", 5) if args.recipe == "fast" else TrainConfig()
-    config = config.replace(data={"source": args.source, "val_fraction": 0.1}, verbose=0)
+    config = config.replace(data={"source": args.source, "val_fraction": 0.1, "val_subset": args.val_subset},
+                            verbose=0)
     space = SearchSpace.create(config)
     instrument()
     start = time.perf_counter()
@@ -123,12 +130,14 @@ def main():
     wall = time.perf_counter() - start
     print(f"# {platform.node()} {os.cpu_count()} cores, keras {keras.__version__} ({keras.backend.backend()}), "
           f"{time.strftime('%Y-%m-%d')}; {args.trials} one-epoch {args.tuner} trials on {args.train_subset} images "
-          f"({args.recipe} recipe space)")
+          f"({args.recipe} recipe space), validated on {args.val_subset or 'all'} images")
     print(f"search wall {wall:.1f} s; data loading {sum(LOADING):.1f} s (once, before the first trial); "
           f"trials {sum(r['total'] for r in ROWS):.1f} s")
     print("trial " + " ".join(f"{p:>16}" for p in PHASES))
     for row in ROWS:
         row["outside fit"] = row["total"] - row.get("fit", 0)
+        # what the callback's events do not bracket (between the last step and validation, ...)
+        row["fit: rest"] = row.get("fit", 0) - sum(row.get(p, 0) for p in PHASES if p.startswith("fit: "))
         print(f"{row['trial']:>5} " + " ".join(f"{row.get(p, 0):16.1f}" for p in PHASES))
     total = sum(r["total"] for r in ROWS)
     inside = sum(r.get("fit", 0) for r in ROWS)

@@ -76,6 +76,8 @@ class DataConfig(Config):
                                   "none: ~/.cache/keras_resnet_cifar")
     val_fraction: float = option(0.1, _FRACTION, "share of train held out for validation, stratified; 0: none")
     train_subset: int | None = option(None, Optional(Int(1)), "keep N training images, stratified; none: all")
+    val_subset: int | None = option(None, Optional(Int(1)), "keep N validation images, stratified (the images "
+                                    "that rank epochs and trials; a small search validates faster); none: all")
     resize: bool = option(False, Bool(), "image folders: resize other sizes to 32x32 instead of refusing them")
     normalize: bool = option(True, Bool(), "per-channel (x - mean) / std after scaling to [0, 1]")
     mean: tuple = option(CIFAR10_MEAN, Sequence(Real("a number"), length=3), "per-channel mean in [0, 1] units")

@@ -1,5 +1,17 @@
-"""Helpers for tests that check a failing command left earlier files exactly as they were."""
+"""Helpers for tests of files: a folder's snapshot (a failing command left earlier files exactly as they were),
+and a script of benchmarks/ loaded as a module."""
+import importlib.util
 import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_benchmark(name):
+    """benchmarks/NAME.py as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "benchmarks", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def snapshot(folder):

@@ -8,12 +8,12 @@ import sys
 import tempfile
 
 import keras
-import numpy as np
 import pytest
 
 from file_helpers import snapshot
 
 from keras_resnet_cifar.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+from data_helpers import write_image_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = [f"class{i}" for i in range(10)]
@@ -33,16 +33,7 @@ class _StopAfterFirstEpoch(keras.callbacks.Callback):
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 4), ("test", 1)):
-        for name in CLASSES:
-            (root / split / name).mkdir(parents=True)
-            for index in range(count):
-                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / split / name / f"{index}.png")
-    return str(root)
+    return str(write_image_folder(tmp_path_factory.mktemp("images"), classes=CLASSES))
 
 
 def _config(image_folder, epochs):

@@ -6,6 +6,7 @@ from PIL import Image
 from keras_resnet_cifar.cli import main
 from keras_resnet_cifar.data import from_arrays
 from keras_resnet_cifar.plots.augmentations import plot_augmentations
+from data_helpers import write_image_folder
 
 
 def test_figure_has_one_row_per_image_and_one_column_per_transform():
@@ -34,12 +35,7 @@ def test_bad_images_or_count_are_refused():
 
 
 def _tree(root):
-    rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        for name in ("cat", "dog"):
-            (root / split / name).mkdir(parents=True)
-            for i in range(3):
-                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(root / split / name / f"{i}.png")
+    write_image_folder(root, counts=(("train", 3), ("test", 3)), classes=("cat", "dog"))
 
 
 def test_cli_writes_the_png(tmp_path, capsys):

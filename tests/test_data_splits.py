@@ -63,6 +63,22 @@ def test_train_subset_is_stratified_and_taken_after_the_split():
     assert not set(_ids(data.train)) & set(_ids(data.val))
 
 
+def test_val_subset_is_a_stratified_part_of_the_validation_split_only():
+    x, y = _arrays(per_class=(200, 200, 200))
+    full = from_arrays(x, y, x, y, class_names="abc", val_fraction=0.2)
+    data = from_arrays(x, y, x, y, class_names="abc", val_fraction=0.2, val_subset=30)
+    np.testing.assert_array_equal(np.bincount(data.val.labels), [10, 10, 10])
+    assert set(_ids(data.val)) < set(_ids(full.val))  # taken from the same split: train is unchanged
+    np.testing.assert_array_equal(_ids(data.train), _ids(full.train))
+
+
+@pytest.mark.parametrize("subset", [0, 7, 2.5])
+def test_bad_val_subset_is_refused_with_the_split_size(subset):
+    x, y = _arrays(per_class=(20, 20, 20))  # 6 validation images
+    with pytest.raises(ValueError, match=r"val_subset: received .*from 1 to the 6 validation images"):
+        from_arrays(x, y, x, y, class_names="abc", val_fraction=0.1, val_subset=subset)
+
+
 def test_counts_are_printed_per_split_and_class(capsys):
     x, y = _arrays(per_class=(40, 20))
     from_arrays(x, y, x[:5], y[:5], class_names=["cats", "dogs"], val_fraction=0.25, verbose=True)

@@ -10,13 +10,13 @@ import tarfile
 import keras
 import numpy as np
 import pytest
-from PIL import Image
 
 from file_helpers import snapshot
 
 from keras_resnet_cifar import files
-from keras_resnet_cifar.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+from keras_resnet_cifar.config import ModelConfig, OptimConfig, TrainConfig
 from keras_resnet_cifar.errors import StorageError, storage_error
+from data_helpers import write_image_folder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -145,13 +145,7 @@ def test_full_disk_in_a_run_keeps_its_committed_state(case, writer, named, inter
 @pytest.fixture(scope="module")
 def image_archive(tmp_path_factory):
     root = tmp_path_factory.mktemp("archive")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 2), ("test", 1)):
-        for label in range(10):
-            folder = root / "images" / split / f"class{label}"
-            folder.mkdir(parents=True)
-            for index in range(count):
-                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{index}.png")
+    write_image_folder(root / "images", counts=(("train", 2), ("test", 1)))
     with tarfile.open(root / "images.tar.gz", "w:gz") as archive:
         archive.add(root / "images", arcname="images")
     return root / "images.tar.gz"

@@ -8,13 +8,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from keras_resnet_cifar.cli import main
 from keras_resnet_cifar.errors import FolderBusyError
 from keras_resnet_cifar.locks import LOCK_NAME, hold_folder
+from data_helpers import write_image_folder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,15 +38,7 @@ _CLI = "import sys; from keras_resnet_cifar.cli import main; sys.exit(main(sys.a
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 4), ("test", 1)):
-        for label in range(10):
-            folder = root / split / f"class{label}"
-            folder.mkdir(parents=True)
-            for index in range(count):
-                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{index}.png")
-    return str(root)
+    return str(write_image_folder(tmp_path_factory.mktemp("images")))
 
 
 def _free_port():

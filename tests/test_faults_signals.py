@@ -15,6 +15,7 @@ from test_train_resume import CONFIG, _h5_arrays, _history
 
 from keras_resnet_cifar.cli import main
 from keras_resnet_cifar.errors import Interrupted
+from data_helpers import write_image_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 4  # 80 images, val 0.2, batch 16
@@ -140,17 +141,7 @@ def _cli_args(image_folder, run):
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 4), ("test", 1)):
-        for name in (f"class{i}" for i in range(10)):
-            (root / split / name).mkdir(parents=True)
-            for index in range(count):
-                image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-                Image.fromarray(image).save(root / split / name / f"{index}.png")
-    return str(root)
+    return str(write_image_folder(tmp_path_factory.mktemp("images")))
 
 
 def _start(argv):

@@ -9,15 +9,13 @@ import sys
 
 import numpy as np
 import pytest
+from data_helpers import learnable, write_image_folder
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from file_helpers import REPO, load_benchmark
 
 
 def load_driver():
-    spec = importlib.util.spec_from_file_location("gpu_repro", os.path.join(REPO, "benchmarks", "gpu_repro.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_repro")
 
 
 def test_summary_time_to_target_and_seed_statistics(tmp_path):
@@ -55,18 +53,8 @@ def test_summary_time_to_target_and_seed_statistics(tmp_path):
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("repro") / "images"
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 30), ("test", 4)):
-        for label in range(10):
-            folder = root / split / f"class{label}"
-            folder.mkdir(parents=True)
-            for i in range(count):
-                Image.fromarray((rng.integers(0, 60, (32, 32, 3)) + 19 * label).astype(np.uint8)).save(
-                    folder / f"{i}.png")
-    return root
+    return write_image_folder(tmp_path_factory.mktemp("repro") / "images", counts=(("train", 30), ("test", 4)),
+                              pixels=learnable)
 
 
 def test_smoke_run_writes_every_run_and_the_summary(image_folder, tmp_path, tmp_path_factory):

@@ -1,19 +1,10 @@
 """The package's import graph (benchmarks/import_graph.py): no cycle, and the run-file modules point only down."""
-import importlib.util
 import os
 import textwrap
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from file_helpers import REPO, load_benchmark
 
-
-def _graph_module():
-    spec = importlib.util.spec_from_file_location("import_graph", os.path.join(REPO, "benchmarks", "import_graph.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-graph = _graph_module()
+graph = load_benchmark("import_graph")
 
 
 def _package(root, files):

@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 import pytest
+from data_helpers import learnable, write_image_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BLOCKED = ("tensorflow", "tensorflow_datasets", "tensorflow_serving", "keras_tuner")
@@ -99,18 +100,8 @@ def run(python, code, *args, backend="jax", returncode=0):
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("jax") / "images"
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 12), ("test", 2)):
-        for label in range(10):
-            folder = root / split / f"class{label}"
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = rng.integers(0, 60, (32, 32, 3)) + 19 * label  # learnable: brightness is the class
-                Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{i}.png")
-    return root
+    return write_image_folder(tmp_path_factory.mktemp("jax") / "images", counts=(("train", 12), ("test", 2)),
+                              pixels=learnable)
 
 
 @pytest.fixture(scope="module")

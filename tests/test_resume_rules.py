@@ -95,3 +95,20 @@ def test_a_search_stored_by_the_older_format_resumes(tmp_path):
     with pytest.raises(FileExistsError, match="training.seed: 0 -> 1"):
         _check_resume(str(tmp_path), {"space": space, "search": search, "training": config.replace(seed=1).to_dict()},
                       TrainConfig)
+
+
+def test_a_new_training_option_is_one_field_flag_help_check_and_file_included():
+    """Adding an option is the field alone: its flag, help with its default, its check and its place in config.json."""
+    import argparse
+
+    from keras_resnet_cifar.cli.options import add_config_args, config_changes
+
+    parser = argparse.ArgumentParser()
+    add_config_args(parser, base=False, config_class=LoggedConfig)
+    assert "print a line every N batches (0: never) (default 0)" in " ".join(parser.format_help().split())
+    changes = config_changes(parser.parse_args(["--log-every", "7"]))
+    assert changes == {"log_every": 7}
+    config = LoggedConfig().replace(**changes)
+    assert LoggedConfig.from_dict(json.loads(json.dumps(config.to_dict()))).log_every == 7
+    with pytest.raises(ValueError, match="log_every: received -1"):
+        LoggedConfig(log_every=-1)

@@ -11,6 +11,7 @@ from file_helpers import snapshot
 
 from keras_resnet_cifar.config import ModelConfig, OptimConfig, TrainConfig
 from keras_resnet_cifar.training.divergence import TrainingDiverged
+from data_helpers import random_data
 
 CONFIG = TrainConfig(model=ModelConfig(blocks=(1,), channels=(4,)), optim=OptimConfig(epochs=3, batch_size=8),
                      histogram_freq=0, verbose=0)
@@ -18,12 +19,7 @@ CONFIG = TrainConfig(model=ModelConfig(blocks=(1,), channels=(4,)), optim=OptimC
 
 @pytest.fixture(scope="module")
 def data():
-    from keras_resnet_cifar.data import from_arrays
-
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
-    y = np.arange(40) % 10
-    return from_arrays(x, y, x[:10], y[:10], val_fraction=0.25, seed=0)
+    return random_data()
 
 
 class Poison(keras.callbacks.Callback):

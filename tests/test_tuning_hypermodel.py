@@ -5,21 +5,19 @@ import numpy as np
 import pytest
 
 from keras_resnet_cifar.config import TrainConfig
-from keras_resnet_cifar.data import from_arrays, steps_per_epoch
+from keras_resnet_cifar.data import steps_per_epoch
 from keras_resnet_cifar.data.loader import normalize_images
 from keras_resnet_cifar.recipes import recipe_config
 from keras_resnet_cifar.training import callbacks as callbacks_module
 from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
 from keras_resnet_cifar.tuning.space import SearchSpace
 from keras_resnet_cifar.whitening import whitening_kernel
+from data_helpers import random_data
 
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
-    y = np.arange(40) % 10
-    return from_arrays(x, y, x[:10], y[:10], val_fraction=0.25, seed=0)
+    return random_data()
 
 
 def _hypermodel(config, data, **space):

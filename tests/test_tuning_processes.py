@@ -12,11 +12,10 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from keras_resnet_cifar.cli import main
+from data_helpers import write_image_folder
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -24,15 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
     """ROOT/{train,test}/<class>/*.png: 4 train and 1 test image per class, 10 classes."""
-    root = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 4), ("test", 1)):
-        for label in range(10):
-            folder = root / split / f"class{label}"
-            folder.mkdir(parents=True)
-            for i in range(count):
-                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return str(root)
+    return str(write_image_folder(tmp_path_factory.mktemp("images")))
 
 
 def _args(image_folder, directory, max_trials):

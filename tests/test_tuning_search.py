@@ -9,18 +9,15 @@ import pytest
 
 from keras_resnet_cifar.cli import build_parser, main
 from keras_resnet_cifar.config import TrainConfig
-from keras_resnet_cifar.data import from_arrays
 from keras_resnet_cifar.tuning.space import SearchSpace
+from data_helpers import random_data
 
 BUDGET = 8_000  # 2 stages, 1-2 blocks, widths 4/8/16: the largest models (~22k) are over it
 
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
-    y = np.arange(40) % 10
-    return from_arrays(x, y, x[:10], y[:10], val_fraction=0.25, seed=0)
+    return random_data()
 
 
 def _config():

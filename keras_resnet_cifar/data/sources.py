@@ -15,12 +15,12 @@ OFFLINE_SOURCES = ("an image-folder tree ROOT/{train,test}/<class>/*.png|jpg, a 
                    "(e.g. --data ../shared/data/cifar10-jpeg.tar.gz), or the official cifar-10-python.tar.gz")
 
 
-def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None, seed=0,
+def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None, val_subset=None, seed=0,
               resize=False, verbose=True) -> CifarData:
     """Load CIFAR-10 (or any image-folder dataset) into memory and split off a stratified validation set.
 
     Args:
-        data: a `DataConfig` (its source, data_dir, val_fraction, train_subset and resize are used), or
+        data: a `DataConfig` (its source, data_dir, val_fraction, train_subset, val_subset and resize are used), or
             "tfds" (tfds.load("cifar10")); a folder ROOT with train/<class>/* and test/<class>/*
             (PNG or JPEG); a .tar.gz/.tgz/.zip of such a folder (extracted once into the cache); or the
             official cifar-10-python.tar.gz (its batches are read directly).
@@ -28,6 +28,7 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
             (default ~/.cache/keras_resnet_cifar).
         val_fraction: share of train held out for validation, per class: 0 (none) or in (0, 1).
         train_subset: keep this many training images (stratified); None keeps all.
+        val_subset: keep this many validation images (stratified); None keeps all.
         seed: seeds the validation split and the subset.
         resize: image folders only: False requires every image to have the first one's size;
             True resizes all to 32x32; an (H, W) pair resizes to that size.
@@ -40,8 +41,10 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
     """
     if isinstance(data, DataConfig):  # where a DataConfig becomes these arguments
         return load_data(data.source, data_dir=data.data_dir, val_fraction=data.val_fraction,
-                         train_subset=data.train_subset, seed=seed, resize=data.resize, verbose=verbose)
-    split_args = dict(val_fraction=val_fraction, train_subset=train_subset, seed=seed, verbose=verbose)
+                         train_subset=data.train_subset, val_subset=data.val_subset, seed=seed,
+                         resize=data.resize, verbose=verbose)
+    split_args = dict(val_fraction=val_fraction, train_subset=train_subset, val_subset=val_subset, seed=seed,
+                      verbose=verbose)
     if data_dir is not None:  # tfds reads a prepared copy there: a read-only folder is fine until it extracts
         check_folder(data_dir, "--data-dir", "tfds's data or extracted archives", writable=False)
     if data == "tfds":

@@ -45,7 +45,7 @@ class CifarData:
 
 
 def from_arrays(x_train, y_train, x_test, y_test, *, class_names=None, val_fraction=0.1,
-                train_subset=None, seed=0, verbose=False, source="numpy arrays") -> CifarData:
+                train_subset=None, val_subset=None, seed=0, verbose=False, source="numpy arrays") -> CifarData:
     """Build `CifarData` from numpy arrays: validate, carve the validation split, subset train.
 
     Args:
@@ -54,6 +54,7 @@ def from_arrays(x_train, y_train, x_test, y_test, *, class_names=None, val_fract
         class_names: names in label order (default the CIFAR-10 names).
         val_fraction: share of train held out for validation, stratified by class: 0 (none) or in (0, 1).
         train_subset: keep only this many training images (stratified), for quick runs; None keeps all.
+        val_subset: keep only this many validation images (stratified); None keeps all.
         seed: seeds the split and the subset.
         verbose: print the counts per split and class.
         source: the description stored in `CifarData.source`.
@@ -74,6 +75,8 @@ def from_arrays(x_train, y_train, x_test, y_test, *, class_names=None, val_fract
     train, val = split_validation(train, val_fraction, seed)
     if train_subset is not None:
         train = stratified_subset(train, train_subset, seed)
+    if val_subset is not None:
+        val = stratified_subset(val, val_subset, seed + 1, "val_subset", "validation images")
     data = CifarData(train=train, val=val, test=test, class_names=class_names, source=source)
     if verbose:
         print(format_counts(data))
@@ -133,11 +136,12 @@ def split_validation(train, val_fraction, seed):
     return _take(train, np.flatnonzero(keep)), _take(train, val_index)
 
 
-def stratified_subset(split, size, seed):
-    """A stratified, seeded subset of `size` images of `split`."""
+def stratified_subset(split, size, seed, name="train_subset",
+                      what="training images left after the validation split"):
+    """A stratified, seeded subset of `size` images of `split` (`name` and `what` word the error)."""
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= len(split):
-        raise ValueError(f"train_subset: received {size!r}; accepted: an integer from 1 to the "
-                         f"{len(split)} training images left after the validation split, or None for all")
+        raise ValueError(f"{name}: received {size!r}; accepted: an integer from 1 to the "
+                         f"{len(split)} {what}, or None for all")
     if size == len(split):
         return split
     return _take(split, _stratified_pick(split.labels, int(size), seed + 1))

@@ -73,22 +73,23 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
     if who == "worker" and overwrite:
         raise ValueError("--overwrite: received on a worker; accepted: on the chief only (workers join its search)")
     check_folder(project_dir, "--directory", "the search's results (directory/project)")
-    if not overwrite:
-        _check_resume(project_dir, described, type(config))
-    if who != "chief":
-        if data is None:
-            data = load_data(trial_config.data, seed=trial_config.seed, verbose=trial_config.verbose > 0)
-        if len(data.val.labels) == 0:
-            raise ValueError("val_fraction: received 0 (no validation split); accepted: a fraction in (0, 1): "
-                             "trials are ranked on validation accuracy, never on test (--val-fraction)")
-        check_data(trial_config, data)
     # One process per project (a standalone search, or the chief), its lock beside it (--overwrite deletes the
-    # project folder); each worker holds its own id's; a signal ends the trial, which a resumed search reruns.
+    # project folder); each worker holds its own id's. Taken first: a second process is refused before it reads
+    # the project or loads data. A signal ends the trial, which a resumed search reruns.
     worker = os.environ.get("KERASTUNER_TUNER_ID") if who == "worker" else None
     lock, held = (f".{project}.{worker}.lock", f"{project_dir} (as worker {worker})") if worker else (
         f".{project}.lock", project_dir)
     stopping = stop_requests() if who != "chief" else contextlib.nullcontext()  # a chief ends as signals say
     with hold_folder(held, "tune", lock_file=os.path.join(os.fspath(directory), lock)), stopping as stop:
+        if not overwrite:
+            _check_resume(project_dir, described, type(config))
+        if who != "chief":
+            if data is None:
+                data = load_data(trial_config.data, seed=trial_config.seed, verbose=trial_config.verbose > 0)
+            if len(data.val.labels) == 0:
+                raise ValueError("val_fraction: received 0 (no validation split); accepted: a fraction in (0, 1): "
+                                 "trials are ranked on validation accuracy, never on test (--val-fraction)")
+            check_data(trial_config, data)
         oracle = _make_oracle(tuner, space, max_trials, epochs, factor, config.seed)
         search_tuner = _ResNetTuner(oracle=oracle, hypermodel=ResNetHyperModel(space, trial_config, data),
                                     directory=os.fspath(directory), project_name=project, overwrite=overwrite)
