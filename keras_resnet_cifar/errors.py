@@ -9,6 +9,11 @@ class UserError(Exception):
     """A problem the user can fix (the message says how); base of the package's own errors."""
 
 
+class DamagedFileError(UserError, ValueError):
+    """A file the package wrote (a `.keras` model, a weights file) is truncated or corrupt; the message
+    names it and the fix. A ValueError too, as such errors were before."""
+
+
 class FolderBusyError(UserError):
     """Another process holds the folder (a run directory, tuner project or export base): see `locks`."""
 

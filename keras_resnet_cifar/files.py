@@ -9,7 +9,7 @@ import os
 import tempfile
 import zipfile
 
-from keras_resnet_cifar.errors import storage_error
+from keras_resnet_cifar.errors import DamagedFileError, storage_error
 
 
 def atomic_save(path, save):
@@ -76,7 +76,7 @@ def read_json(path, kind=None):
 
 
 def check_keras_file(path, what="model"):
-    """Raise ValueError (with `path` and the fix) unless `path` is a complete .keras archive.
+    """Raise DamagedFileError, a ValueError (with `path` and the fix), unless `path` is a complete .keras archive.
 
     A .keras file is a zip holding config.json and model.weights.h5; a truncated or overwritten
     one makes `keras.saving.load_model` say "File not found", which is false.
@@ -91,10 +91,10 @@ def check_keras_file(path, what="model"):
             missing = {"config.json", "model.weights.h5"} - names
             broken = None if missing else archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-        raise ValueError(_not_keras(path, what, f"not a complete .keras zip archive: {error}")) from None
+        raise DamagedFileError(_not_keras(path, what, f"not a complete .keras zip archive: {error}")) from None
     if missing or broken:
         problem = f"it lacks {', '.join(sorted(missing))}" if missing else f"member {broken} is corrupt"
-        raise ValueError(_not_keras(path, what, problem))
+        raise DamagedFileError(_not_keras(path, what, problem))
 
 
 def _not_keras(path, what, problem):

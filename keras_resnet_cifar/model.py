@@ -1,7 +1,10 @@
 """`build_resnet`: the study's kuangliu-style BasicBlock ResNet as a Keras functional model."""
+import os
+
 import keras
 
 from keras_resnet_cifar.blocks import residual_unit
+from keras_resnet_cifar.files import check_keras_file
 from keras_resnet_cifar.layers import PatchWhitening, Scale, activation, batch_norm, conv, regularizer
 from keras_resnet_cifar.memory import available_bytes, check_fits
 from keras_resnet_cifar.spec import ResNetSpec, ends_with_bn, make_spec, stem_width, unit_stride
@@ -94,9 +97,17 @@ def _conv_pool_group(x, spec, width, kernel, name):
     return activation(spec, f"{name}_act2")(batch_norm(spec, f"{name}_bn2")(x))
 
 
-def load_model(path, **kwargs):
+def load_model(path, what="model", **kwargs):
     """Load a `.keras` file written from a `build_resnet` model (its custom layers registered).
 
-    Plain `keras.saving.load_model` works too once `keras_resnet_cifar.model` is imported.
+    A truncated or damaged file is a ValueError naming it (Keras itself says "File not found", which is
+    false). Plain `keras.saving.load_model` works too once `keras_resnet_cifar.model` is imported.
+
+    Args:
+        path: the `.keras` file.
+        what: what the file is, for the error, e.g. "best checkpoint". Default "model".
+        **kwargs: passed to `keras.saving.load_model` (e.g. compile=False).
     """
+    if os.path.isfile(path):  # a missing one keeps Keras's own message, which is true
+        check_keras_file(path, what)
     return keras.saving.load_model(path, **kwargs)

@@ -13,7 +13,7 @@ import json
 import os
 import time
 
-from keras_resnet_cifar.experiments import read_results, run_dir
+from keras_resnet_cifar.experiments import RECORD, RESULTS, read_results, run_dir
 from keras_resnet_cifar.files import read_json, write_text
 from keras_resnet_cifar.training.rundir import CONFIG, METRICS, Run, is_finished
 
@@ -40,7 +40,7 @@ def report(dirs, out):
     base = os.path.dirname(os.path.abspath(out))
     sections, runs = [], {}
     for folder in map(os.fspath, dirs):
-        if os.path.exists(os.path.join(folder, "experiment.json")):
+        if os.path.exists(os.path.join(folder, RECORD)):
             text, found = _experiment_section(folder, base)
         elif is_finished(folder):
             text, found = _run_section(folder, base)
@@ -96,7 +96,7 @@ def _figures(folder, base):
 
 
 def _experiment_section(folder, base):
-    record = read_json(os.path.join(folder, "experiment.json"), dict)
+    record = read_json(os.path.join(folder, RECORD), dict)
     args, cells, seeds = record.get("arguments", {}), record.get("cells", []), record.get("seeds", 1)
     folders = [run_dir(folder, cell, k) for cell in cells for k in range(seeds)]
     runs = dict(_keyed(Run.open(run)) for run in folders if is_finished(run))
@@ -110,7 +110,7 @@ def _experiment_section(folder, base):
              f"Presets {', '.join(args.get('presets', []))}; epochs {epochs}; training images "
              f"{args.get('train_subset') or 'all'}; seeds {seeds}{stretched}. "
              f"Data: {where['data_source']}. Device: {where['device']}.", ""]
-    results = os.path.join(folder, "results.csv")
+    results = os.path.join(folder, RESULTS)
     rows = read_results(results) if os.path.exists(results) else []
     missing = [c for c in cells if c not in {r["cell"] for r in rows}]
     lines += ["| cell | setting | runs | best val acc % | test acc % | params | epochs | s/epoch |",

@@ -65,6 +65,18 @@ def test_load_model_checks_the_file_and_names_what_it_is(tmp_path):
         Run.open(tmp_path).load_model("best checkpoint")
 
 
+def test_the_public_load_model_names_a_truncated_file_instead_of_saying_it_is_not_found(tmp_path):
+    from keras_resnet_cifar import build_resnet
+    from keras_resnet_cifar.errors import DamagedFileError
+    from keras_resnet_cifar.model import load_model
+
+    path = tmp_path / "m.keras"
+    build_resnet(blocks=[1], channels=[4], num_classes=3, input_shape=(8, 8, 3)).save(str(path))
+    path.write_bytes(path.read_bytes()[:-200])  # cut short, as a full disk or a killed copy leaves it
+    with pytest.raises(DamagedFileError, match=r"m\.keras: not a readable Keras model .*truncated or corrupt"):
+        load_model(str(path))
+
+
 def test_load_model_returns_the_saved_model_with_the_package_layers(tmp_path):
     import keras
 

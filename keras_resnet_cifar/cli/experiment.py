@@ -3,7 +3,7 @@ import os
 import shlex
 
 from keras_resnet_cifar.cli.options import add_config_args, config_from_args
-from keras_resnet_cifar.experiments import EXPERIMENTS, experiment_cells, run_dir, run_experiment
+from keras_resnet_cifar.experiments import EXPERIMENTS, RESULTS, experiment_cells, run_dir, run_experiment
 from keras_resnet_cifar.presets import PRESETS
 
 
@@ -70,7 +70,7 @@ def run(args):
     print(f"{'cell':<28} {'runs':>4} {'best val acc':>16} {'test acc':>16}")
     for row in rows:
         print(f"{row['cell']:<28} {row['runs']:>4} {_pct(row, 'best_val_accuracy'):>16} {_pct(row, 'test_accuracy'):>16}")
-    print(f"wrote {os.path.join(args.workdir, 'results.csv')} and {os.path.join(args.workdir, args.name + '.png')}")
+    print(f"wrote {os.path.join(args.workdir, RESULTS)} and {os.path.join(args.workdir, args.name + '.png')}")
     return 0
 
 

@@ -6,7 +6,7 @@ and std over seeds per cell), the comparison figure and experiment.json (the com
 """
 from keras_resnet_cifar.experiments.grids import (ACTIVATION_GRID, EXPERIMENTS, STUDY_PRESETS, Cell, Experiment,
                                                   Variant, experiment_cells, get_experiment)
-from keras_resnet_cifar.experiments.runner import RESULT_COLUMNS, read_results, run_dir, run_experiment
+from keras_resnet_cifar.experiments.runner import RECORD, RESULT_COLUMNS, RESULTS, read_results, run_dir, run_experiment
 
-__all__ = ["ACTIVATION_GRID", "EXPERIMENTS", "RESULT_COLUMNS", "STUDY_PRESETS", "Cell", "Experiment", "Variant",
-           "experiment_cells", "get_experiment", "read_results", "run_dir", "run_experiment"]
+__all__ = ["ACTIVATION_GRID", "EXPERIMENTS", "RECORD", "RESULT_COLUMNS", "RESULTS", "STUDY_PRESETS", "Cell",
+           "Experiment", "Variant", "experiment_cells", "get_experiment", "read_results", "run_dir", "run_experiment"]

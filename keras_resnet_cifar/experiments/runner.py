@@ -10,9 +10,14 @@ import io
 import os
 import statistics
 
+from keras_resnet_cifar.config import AugmentConfig, TrainConfig
 from keras_resnet_cifar.experiments.grids import experiment_cells, get_experiment
+from keras_resnet_cifar.fields import config_diff, resume_changes
 from keras_resnet_cifar.files import read_json, write_json, write_text
 from keras_resnet_cifar.training.rundir import HISTORY, Run, is_finished
+
+RECORD = "experiment.json"  # the experiment's command, arguments and cells
+RESULTS = "results.csv"  # per cell: mean and std over seeds
 
 
 def run_experiment(name, workdir, *, presets=None, variants=None, epochs=None, train_subset=None, seeds=1, data=None,
@@ -36,7 +41,7 @@ def run_experiment(name, workdir, *, presets=None, variants=None, epochs=None, t
         >>> rows = run_experiment("orderings", "exp/orderings", presets=["small"], epochs=3,
         ...                       train_subset=5000, seeds=2, base_config=TrainConfig(...))
     """
-    from keras_resnet_cifar.training.train import train
+    from keras_resnet_cifar.training.train import train  # lazy: Keras and TensorFlow, not at the CLI's start
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds: received {seeds!r}; accepted: an integer >= 1 (--seeds)")
@@ -77,8 +82,7 @@ def run_dir(workdir, cell_name, seed_offset):
 
 
 def _load(loaded, config):
-    from keras_resnet_cifar.config import AugmentConfig
-    from keras_resnet_cifar.data import load_data
+    from keras_resnet_cifar.data import load_data  # lazy: TensorFlow Datasets, not at the CLI's start
 
     key = (config.data.replace(augment=AugmentConfig()), config.seed)  # augmentation does not change what loads
     if key not in loaded:
@@ -89,12 +93,9 @@ def _load(loaded, config):
 
 def _record(workdir, experiment, cells, arguments, seeds, command, base_config):
     """Write experiment.json; refuse a folder holding the same experiment with other arguments."""
-    from keras_resnet_cifar.config import TrainConfig
-    from keras_resnet_cifar.fields import config_diff, resume_changes
-
     base_config = base_config or TrainConfig()
     base = base_config.to_dict()
-    path = os.path.join(workdir, "experiment.json")
+    path = os.path.join(workdir, RECORD)
     record = {"experiment": experiment.name, "figure": experiment.figure, "title": experiment.title,
               "arguments": arguments, "seeds": seeds, "cells": [c.name for c in cells],
               "base_config": base, "commands": [command]}
@@ -153,7 +154,7 @@ def _write_results(workdir, cells, seeds):
     writer = csv.DictWriter(text, RESULT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows([{k: "" if v is None else v for k, v in row.items()} for row in rows])
-    write_text(os.path.join(workdir, "results.csv"), text.getvalue())
+    write_text(os.path.join(workdir, RESULTS), text.getvalue())
     return rows
 
 

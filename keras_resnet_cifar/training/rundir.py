@@ -21,8 +21,9 @@ import shutil
 
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.constants import CIFAR10_CLASSES
+from keras_resnet_cifar.errors import DamagedFileError
 from keras_resnet_cifar.fields import resume_changes
-from keras_resnet_cifar.files import check_folder, check_keras_file, read_json
+from keras_resnet_cifar.files import check_folder, read_json
 
 CONFIG = "config.json"
 CLASS_NAMES = "class_names.json"
@@ -123,9 +124,10 @@ class Run:
         if not os.path.isfile(self.model_path):
             raise FileNotFoundError(f"{self.model_path}: does not exist; accepted: {_ACCEPTED}. Did the training "
                                     "run finish its first epoch?")
-        check_keras_file(self.model_path, what)  # a damaged zip makes Keras say "File not found", which is false
         try:
-            return load_model(self.model_path, compile=False)
+            return load_model(self.model_path, what, compile=False)  # checks the archive first
+        except DamagedFileError:  # the archive check's message already names the path and the fix
+            raise
         except Exception as error:  # Keras raises many types for a damaged or foreign file
             first = str(error).splitlines()[0] if str(error) else ""
             raise ValueError(f"{self.model_path}: not a readable Keras model ({type(error).__name__}: {first}); "
