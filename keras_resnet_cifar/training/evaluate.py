@@ -8,6 +8,9 @@ import os
 
 import numpy as np
 
+from keras_resnet_cifar.config import DataConfig, TrainConfig
+from keras_resnet_cifar.data.loader import normalize_images
+from keras_resnet_cifar.data.sources import load_data
 from keras_resnet_cifar.files import write_json
 from keras_resnet_cifar.training.rundir import CLASS_NAMES, CONFUSION_FIGURE, HISTORY, HISTORY_FIGURE, Run
 
@@ -83,8 +86,6 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
         >>> evaluate_model(model, data.test, data.class_names)["test_accuracy"]
         0.93...
     """
-    from keras_resnet_cifar.config import DataConfig
-    from keras_resnet_cifar.data.loader import normalize_images
 
     num_classes = len(class_names)
     _check_compatible(model, split, num_classes)
@@ -140,14 +141,12 @@ def evaluate(path, *, data=None, data_changes=None, out_dir=None, batch_size=256
     Returns:
         The `evaluate_model` dict plus model and data_source.
     """
-    from keras_resnet_cifar.config import TrainConfig
 
     run = Run.open(path)
     model = run.load_model()
     model_path, run_dir = run.model_path, run.folder
     config = run.config() or TrainConfig()
     if data is None:
-        from keras_resnet_cifar.data import load_data
 
         data = load_data(config.data.replace(**(data_changes or {})), seed=config.seed, verbose=verbose)
     check_classes(run, data)

@@ -8,20 +8,25 @@ import time
 import keras
 import numpy as np
 
+from keras_resnet_cifar.config import RECORDED, TrainConfig
+from keras_resnet_cifar.data.loader import normalize_images
+from keras_resnet_cifar.data.sources import load_data
+from keras_resnet_cifar.data.splits import steps_per_epoch
 from keras_resnet_cifar.files import atomic_save, check_folder, write_json
 from keras_resnet_cifar.locks import hold_folder
+from keras_resnet_cifar.model import build_from_spec
 from keras_resnet_cifar.signals import stop_requests
 from keras_resnet_cifar.training import rundir
+from keras_resnet_cifar.training.callbacks import make_callbacks
 from keras_resnet_cifar.training.checkpoint import load_state, restore
-from keras_resnet_cifar.training.divergence import TrainingDiverged, record_divergence
-from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
-from keras_resnet_cifar.config import RECORDED, TrainConfig
 from keras_resnet_cifar.training.data_checks import check_data
+from keras_resnet_cifar.training.divergence import TrainingDiverged, record_divergence
+from keras_resnet_cifar.training.evaluate import evaluate_model, save_figures
+from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
 from keras_resnet_cifar.training.runtime import (backend, check_memory, describe_device, dtype_policy,
-                                                 jit_compile_arg, make_strategy, run_dir_for, seeded, shard_for, precision_policy,
-                                                 versions)
+                                                 jit_compile_arg, make_strategy, precision_policy, run_dir_for,
+                                                 seeded, shard_for, versions)
 from keras_resnet_cifar.training.schedules import step_schedule
-from keras_resnet_cifar.data.loader import normalize_images
 from keras_resnet_cifar.whitening import fit_whitening, whitening_sample
 
 
@@ -61,7 +66,6 @@ def compile_model(model, config, steps_per_epoch=None):
 def build_model(config, policy="float32"):
     """The network of `config.model`, its L2 raised by the coupled weight decay of `config.optim`
     (l2 = wd / 2), its layers under the dtype policy `policy` (see `runtime.precision_policy`)."""
-    from keras_resnet_cifar.model import build_from_spec
 
     with dtype_policy(policy):
         return build_from_spec(config.model.replace(l2=config.model.l2 + coupled_l2(config.optim)))
@@ -108,7 +112,6 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
 
 
 def _train(config, workdir, data, force, callbacks, stop):
-    from keras_resnet_cifar.data import load_data
 
     status = rundir.prepare(workdir, config, force=force)
     if status == "finished":
@@ -141,9 +144,7 @@ def make_datasets(config, data, first_epoch=0, first_step=0):
     Example:
         >>> train_ds, val_ds, steps = make_datasets(config, data)
     """
-    from keras_resnet_cifar.data import steps_per_epoch
-
-    if backend() == "tensorflow":
+    if backend() == "tensorflow":  # lazy: tf.data needs TensorFlow, which the JAX path does not have
         from keras_resnet_cifar.data.pipeline import make_dataset as make
     else:  # the same recipe from the NumPy loader, for the backends without TensorFlow
         from keras_resnet_cifar.data.loader import make_loader as make
@@ -155,8 +156,6 @@ def make_datasets(config, data, first_epoch=0, first_step=0):
 
 
 def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir, stop=None):
-    from keras_resnet_cifar.training.callbacks import make_callbacks
-    from keras_resnet_cifar.data import steps_per_epoch
 
     optim = config.optim
     steps = steps_per_epoch(data.train, optim.batch_size)
@@ -210,8 +209,6 @@ def _build_compiled(model, config, data):
 
 
 def _finish(config, data, run_dir, model, mixed, strategy):
-    from keras_resnet_cifar.data import steps_per_epoch
-    from keras_resnet_cifar.training.evaluate import evaluate_model, save_figures
 
     state = load_state(run_dir)
     if state is None:
