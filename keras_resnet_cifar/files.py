@@ -103,7 +103,8 @@ def _not_keras(path, what, problem):
 
 
 def check_weights_file(path, what="the weights file", fix="fix: restore it from a copy, or retrain it (train --force)"):
-    """Raise ValueError ("WHAT PATH cannot be read (why); FIX") unless every array of the .h5 file `path` reads.
+    """Raise DamagedFileError, a ValueError ("WHAT PATH cannot be read (why); FIX"), unless every array of the
+    .h5 file `path` reads.
 
     Args:
         path: the .weights.h5 (or .h5) file.
@@ -119,7 +120,7 @@ def check_weights_file(path, what="the weights file", fix="fix: restore it from 
         with h5py.File(path, "r") as handle:
             handle.visititems(read)
     except (OSError, RuntimeError, ValueError, KeyError) as error:
-        raise ValueError(f"{what} {path} cannot be read ({one_line(error)}); {fix}") from None
+        raise DamagedFileError(f"{what} {path} cannot be read ({one_line(error)}); {fix}") from None
 
 
 def one_line(error):

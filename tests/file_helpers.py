@@ -1,7 +1,9 @@
 """Helpers for tests of files: a folder's snapshot (a failing command left earlier files exactly as they were),
-and a script of benchmarks/ loaded as a module."""
+a run killed after its first epoch, and a script of benchmarks/ loaded as a module."""
 import importlib.util
 import os
+
+import keras
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,3 +24,15 @@ def snapshot(folder):
             with open(os.path.join(root, name), "rb") as handle:
                 found[os.path.relpath(os.path.join(root, name), folder)] = handle.read()
     return found
+
+
+class Killed(Exception):
+    """Raised by `KillAfterFirstEpoch`: the process "dies" there, with epoch 1 committed."""
+
+
+class KillAfterFirstEpoch(keras.callbacks.Callback):
+    """Ends `train` at the start of its second epoch, as a kill would (the first epoch is committed)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise Killed()

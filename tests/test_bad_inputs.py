@@ -7,10 +7,9 @@ import subprocess
 import sys
 import tempfile
 
-import keras
 import pytest
 
-from file_helpers import snapshot
+from file_helpers import KillAfterFirstEpoch, Killed, snapshot
 
 from keras_resnet_cifar.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 from data_helpers import write_image_folder
@@ -19,16 +18,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = [f"class{i}" for i in range(10)]
 TRAIN = ["--preset", "tiny", "--epochs", "1", "--batch-size", "8", "--val-fraction", "0.25", "--histogram-freq", "0",
          "--quiet"]
-
-
-class _Interrupt(Exception):
-    pass
-
-
-class _StopAfterFirstEpoch(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 1:
-            raise _Interrupt()
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +46,8 @@ def interrupted(image_folder, tmp_path_factory):
     from keras_resnet_cifar.training.train import train
 
     run = str(tmp_path_factory.mktemp("interrupted") / "run")
-    with pytest.raises(_Interrupt):
-        train(_config(image_folder, 2), run, callbacks=[_StopAfterFirstEpoch()])
+    with pytest.raises(Killed):
+        train(_config(image_folder, 2), run, callbacks=[KillAfterFirstEpoch()])
     assert sorted(os.listdir(os.path.join(run, "backup"))) == ["epoch_001.weights.h5", "state.json"]
     return run
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from file_helpers import snapshot
+from file_helpers import KillAfterFirstEpoch, Killed, snapshot
 
 from keras_resnet_cifar import files
 from keras_resnet_cifar.config import ModelConfig, OptimConfig, TrainConfig
@@ -22,16 +22,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 CONFIG = TrainConfig(model=ModelConfig(blocks=(1,), channels=(4,)), optim=OptimConfig(epochs=2, batch_size=16),
                      deterministic=True, histogram_freq=0, verbose=0)
-
-
-class _Stop(Exception):
-    pass
-
-
-class _StopAfterFirstEpoch(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 1:
-            raise _Stop()
 
 
 def _data():
@@ -49,8 +39,8 @@ def interrupted_run(tmp_path_factory):
     from keras_resnet_cifar.training.train import train
 
     run = tmp_path_factory.mktemp("interrupted") / "run"
-    with pytest.raises(_Stop):
-        train(CONFIG, run, data=_data(), callbacks=[_StopAfterFirstEpoch()])
+    with pytest.raises(Killed):
+        train(CONFIG, run, data=_data(), callbacks=[KillAfterFirstEpoch()])
     return run
 
 

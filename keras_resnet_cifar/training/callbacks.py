@@ -107,6 +107,14 @@ def training_callbacks(config, *, state=None, steps=None, precision=None):
     return found, resumables
 
 
+def sync_jax_state(model):
+    """On JAX, copy the training state Keras keeps outside the variables between steps back into them, so a
+    callback reads (and may assign) the current values and the next step reads them again; elsewhere nothing."""
+    sync = getattr(model, "jax_state_sync", None)
+    if sync:
+        sync()
+
+
 class StopOnSignal(keras.callbacks.Callback):
     """Ends a run at the first batch end after SIGTERM/SIGINT (see `signals`) with a resume point saved
     mid-epoch, and continues from one when the run resumes.
@@ -149,7 +157,7 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self.metrics is not None:
-            self._sync()
+            sync_jax_state(self.model)
             # Keras builds the compiled metrics in the first step: add the saved sums and counts now.
             for variable, value in zip(self.model.metrics_variables, self.metrics):
                 variable.assign(np.asarray(keras.ops.convert_to_numpy(variable)) + np.asarray(value))
@@ -159,18 +167,13 @@ class StopOnSignal(keras.callbacks.Callback):
         done = self._offset + batch + 1
         if done >= self.steps or (self._epoch * self.steps + done) % self.sync_every:
             return  # the epoch's end commits it; with lookahead, wait for its next step
-        self._sync()
+        sync_jax_state(self.model)
         os.makedirs(self.checkpoint.backup, exist_ok=True)
         weights = f"epoch_{self._epoch:03d}_step_{done:05d}.weights.h5"
         atomic_save(os.path.join(self.checkpoint.backup, weights), self.model.save_weights)
         metrics = [np.asarray(keras.ops.convert_to_numpy(v)).tolist() for v in self.model.metrics_variables]
         commit(self.checkpoint.run_dir, self.checkpoint.state(self._epoch, weights, step=done, metrics=metrics))
         raise Interrupted(self._message(self._epoch, done), self.request.signum)
-
-    def _sync(self):
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync:  # JAX keeps the state outside the variables between steps; the next step reads them again
-            sync()
 
     def _message(self, epochs, done):
         where = f"{done} of {self.steps} batches of epoch {epochs + 1}" if done else f"epoch {epochs}"
@@ -238,9 +241,7 @@ class Lookahead(keras.callbacks.Callback):
         step = self._epoch * self.steps + self._offset + batch + 1
         if step % self.every and step % self.steps:
             return
-        sync = getattr(self.model, "jax_state_sync", None)
-        if sync:  # JAX keeps the state outside the variables between steps: bring it back, and the next step
-            sync()  # reads the variables again (so it sees the average)
+        sync_jax_state(self.model)  # so the next step sees the average
         alpha = lookahead_alpha(step, self.total, self.every)
         for weight, average in zip(self._weights, self._average):
             average *= alpha
