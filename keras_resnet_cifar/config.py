@@ -19,6 +19,7 @@ from keras_resnet_cifar.constants import CIFAR10_MEAN, CIFAR10_STD
 from keras_resnet_cifar.fields import Bool, Choice, Config, Int, Optional, Real, Sequence, Text, option, section
 from keras_resnet_cifar.optimizer_table import MOMENTUM_OPTIMIZERS, OPTIMIZER_TABLE, OPTIMIZERS
 from keras_resnet_cifar.spec import ResNetSpec
+from keras_resnet_cifar.errors import UserError, UserTypeError
 
 # The model config's older name: the class is ResNetSpec (spec.py), under which the package uses it;
 # kept importable (here and from the package) because scripts and the README wrote `ModelConfig`.
@@ -160,18 +161,18 @@ class OptimConfig(Config):
     def validate(self):
         for name in self.grouped_options():
             if self.optimizer not in MOMENTUM_OPTIMIZERS:
-                raise ValueError(f"optim.{name}: set with optimizer {self.optimizer!r}; accepted: optimizer "
+                raise UserError(f"optim.{name}: set with optimizer {self.optimizer!r}; accepted: optimizer "
                                  f"{' or '.join(MOMENTUM_OPTIMIZERS)}, or {name} left at its default "
                                  f"(--{name.replace('_', '-')}, --optimizer)")
         if self.reference_batch is not None and self.decoupled_weight_decay:
-            raise ValueError("optim.decoupled_weight_decay: received true with reference_batch set, whose weight "
+            raise UserError("optim.decoupled_weight_decay: received true with reference_batch set, whose weight "
                              "decay is PyTorch's coupled one; accepted: one of the two (--decoupled-weight-decay, "
                              "--reference-batch)")
         if self.min_lr >= self.lr:
-            raise ValueError(f"optim.min_lr: received {self.min_lr!r} for lr {self.lr!r}; accepted: 0 <= min_lr < lr "
+            raise UserError(f"optim.min_lr: received {self.min_lr!r} for lr {self.lr!r}; accepted: 0 <= min_lr < lr "
                              "(--min-lr, --lr)")
         if self.warmup_epochs >= self.epochs:
-            raise ValueError(f"optim.warmup_epochs: received {self.warmup_epochs} for {self.epochs} epochs; accepted: "
+            raise UserError(f"optim.warmup_epochs: received {self.warmup_epochs} for {self.epochs} epochs; accepted: "
                              "fewer warmup epochs than epochs (--warmup-epochs, --epochs)")
 
 
@@ -253,7 +254,7 @@ class TrainConfig(Config):
             return config
         if isinstance(config, dict):
             return cls.from_dict(config)
-        raise TypeError(f"config: received {type(config).__name__}; accepted: a TrainConfig or a dict such as "
+        raise UserTypeError(f"config: received {type(config).__name__}; accepted: a TrainConfig or a dict such as "
                         "{'model': {...}, 'optim': {...}} (TrainConfig.from_dict)")
 
 

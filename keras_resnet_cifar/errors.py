@@ -1,17 +1,47 @@
-"""The package's own error types. The CLI prints these (and ValueError, FileNotFoundError and
-PermissionError raised for user input) as one line; any other exception is a bug and keeps its traceback."""
+"""The package's own error types. Every refusal of the user's input is a `UserError`; the CLI prints those
+as one line (exit 2), and any other exception, a ValueError from TensorFlow or Keras included, is a bug
+and keeps its traceback."""
 import errno
 import os
 import shutil
 
 
-class UserError(Exception):
-    """A problem the user can fix (the message says how); base of the package's own errors."""
+class UserError(ValueError):
+    """A problem the user can fix (the message says what was received, what is accepted and how to fix it).
+
+    The base of the package's refusals; a ValueError, as such refusals were before. The subclasses below
+    that also derive from a built-in error (FileNotFoundError, TypeError, ...) keep that type for callers
+    that catch it.
+    """
 
 
-class DamagedFileError(UserError, ValueError):
+class UserFileNotFoundError(UserError, FileNotFoundError):
+    """A path the user gave (or a file a run folder should hold) does not exist."""
+
+
+class UserFileExistsError(UserError, FileExistsError):
+    """A path the user gave already holds something the command will not overwrite."""
+
+
+class UserNotADirectoryError(UserError, NotADirectoryError):
+    """A path the user gave as a folder is a file (or lies below one)."""
+
+
+class UserIsADirectoryError(UserError, IsADirectoryError):
+    """A path the user gave as a file is a folder."""
+
+
+class UserPermissionError(UserError, PermissionError):
+    """A path or port the user gave cannot be written or used by this process."""
+
+
+class UserTypeError(UserError, TypeError):
+    """An argument of the Python API has a type the package does not accept."""
+
+
+class DamagedFileError(UserError):
     """A file the package wrote (a `.keras` model, a weights file) is truncated or corrupt; the message
-    names it and the fix. A ValueError too, as such errors were before."""
+    names it and the fix."""
 
 
 class FolderBusyError(UserError):

@@ -12,6 +12,7 @@ import dataclasses
 import math
 import numbers
 from typing import ClassVar
+from keras_resnet_cifar.errors import UserError, UserTypeError
 
 
 def flag_of(name):
@@ -19,7 +20,7 @@ def flag_of(name):
     return "--" + name.replace("_", "-")
 
 
-def refuse(path, value, accepted, flag=None, kind=ValueError):
+def refuse(path, value, accepted, flag=None, kind=UserError):
     """Raise `kind` with the one message format of every config error."""
     where = f" ({flag})" if flag else ""
     raise kind(f"{path}: received {value!r}; accepted: {accepted}{where}")
@@ -152,7 +153,7 @@ def option(default, check, help, *, aliases=(), cli=True, on_resume="same"):
     `verbose`): a resumed run, search or experiment may change it (see `resume_changes`).
     """
     if on_resume not in RESUME_RULES:
-        raise ValueError(f"on_resume: received {on_resume!r}; accepted: {', '.join(map(repr, RESUME_RULES))}")
+        raise UserError(f"on_resume: received {on_resume!r}; accepted: {', '.join(map(repr, RESUME_RULES))}")
     return dataclasses.field(default=default, metadata={"check": check, "help": help, "aliases": tuple(aliases),
                                                         "cli": cli, "on_resume": on_resume})
 
@@ -268,7 +269,7 @@ class Config:
                 if isinstance(value, dict):
                     value = cls.from_dict(value)
                 elif not isinstance(value, cls):
-                    refuse(cls.PATH, value, f"a {cls.__name__} or a dict of its fields", kind=TypeError)
+                    refuse(cls.PATH, value, f"a {cls.__name__} or a dict of its fields", kind=UserTypeError)
             elif "check" in f.metadata:
                 value = f.metadata["check"](value, self._path(f.name), flag_of(f.name))
             object.__setattr__(self, f.name, value)
@@ -289,11 +290,11 @@ class Config:
         """Rebuild from `to_dict()` output (or a JSON object), refusing a wrong structure with its key path."""
         if not isinstance(data, dict):
             refuse(cls.PATH, _short(data), f"a JSON object with keys {sorted(f.name for f in dataclasses.fields(cls))}",
-                   kind=ValueError)
+                   kind=UserError)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"{cls.PATH}: received unknown keys {unknown}; accepted: {sorted(known)}")
+            raise UserError(f"{cls.PATH}: received unknown keys {unknown}; accepted: {sorted(known)}")
         nested = sections(cls)
         return cls(**{k: nested[k].from_dict(v) if k in nested else v for k, v in data.items()})
 
@@ -309,7 +310,7 @@ class Config:
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(resolved) - known)
         if unknown:
-            raise ValueError(f"{self.PATH}: received unknown keys {unknown}; accepted: {sorted(known)}")
+            raise UserError(f"{self.PATH}: received unknown keys {unknown}; accepted: {sorted(known)}")
         return dataclasses.replace(self, **resolved)
 
 

@@ -9,7 +9,7 @@ import os
 import tempfile
 import zipfile
 
-from keras_resnet_cifar.errors import DamagedFileError, storage_error
+from keras_resnet_cifar.errors import DamagedFileError, UserError, UserFileNotFoundError, UserIsADirectoryError, UserNotADirectoryError, UserPermissionError, storage_error
 
 
 def atomic_save(path, save):
@@ -64,13 +64,13 @@ def read_json(path, kind=None):
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
+        raise UserFileNotFoundError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise IsADirectoryError(f"{path}: is a folder; accepted: a JSON file") from None
+        raise UserIsADirectoryError(f"{path}: is a folder; accepted: a JSON file") from None
     except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error}); fix or delete the file") from None
+        raise UserError(f"{path}: not valid JSON ({error}); fix or delete the file") from None
     if kind is not None and not isinstance(data, kind):
-        raise ValueError(f"{path}: holds a JSON {type(data).__name__}; accepted: a JSON "
+        raise UserError(f"{path}: holds a JSON {type(data).__name__}; accepted: a JSON "
                          f"{'object' if kind is dict else kind.__name__}")
     return data
 
@@ -154,7 +154,7 @@ def check_folder(path, flag, purpose, *, writable=True):
     if not os.path.isdir(existing):
         where = ("which is a file" if existing == os.path.abspath(os.path.expanduser(given))
                  else f"but {existing!r} above it is a file")
-        raise NotADirectoryError(
+        raise UserNotADirectoryError(
             f"{flag}: received {given!r}, {where}, not a folder; accepted: a folder (created if missing) for "
             f"{purpose}; fix: pass another {flag} or move that file away")
     if not writable:
@@ -164,6 +164,6 @@ def check_folder(path, flag, purpose, *, writable=True):
         os.close(handle)
         os.remove(probe)
     except OSError as error:
-        raise PermissionError(
+        raise UserPermissionError(
             f"{flag}: cannot write to {given!r} ({error.strerror or error} in {existing!r}); accepted: a folder "
             f"you can write to, for {purpose}; fix: pass another {flag} or change its permissions") from None

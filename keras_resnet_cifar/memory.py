@@ -24,6 +24,7 @@ import os
 
 from keras_resnet_cifar.optimizer_table import slots
 from keras_resnet_cifar.params import count_network
+from keras_resnet_cifar.errors import UserError
 
 
 def estimate_bytes(spec, *, batch_size=None, optimizer=None, momentum=0.9, activation_bytes=4):
@@ -108,7 +109,7 @@ def check_fits(spec, available, *, batch_size=None, optimizer=None, momentum=0.9
         return
     count = count_network(spec)
     batch = f" at batch size {batch_size}" if stage == "training" else ""
-    raise ValueError(
+    raise UserError(
         f"model: blocks {list(spec.blocks)}, channels {list(spec.channels)} has "
         f"{count.trainable + count.non_trainable:,} parameters ({_gib(need['weights'])} of weights); {stage} it"
         f"{batch} needs at least {_gib(needed)}, but {_gib(available)} of memory is available. "

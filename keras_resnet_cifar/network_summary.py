@@ -4,6 +4,7 @@ import shutil
 
 from keras_resnet_cifar.memory import available_bytes, check_fits
 from keras_resnet_cifar.params import count_network
+from keras_resnet_cifar.errors import UserFileNotFoundError
 
 
 def format_summary(spec):
@@ -27,7 +28,7 @@ def format_summary(spec):
 def plot_architecture(spec, path):
     """Draw the built network with `keras.utils.plot_model`, or explain what to install."""
     if importlib.util.find_spec("pydot") is None or shutil.which("dot") is None:
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             "plotting the architecture needs pydot and Graphviz's `dot` program: "
             f"pydot {'found' if importlib.util.find_spec('pydot') else 'missing'}, "
             f"dot {'found' if shutil.which('dot') else 'missing'}. Install them with "

@@ -5,6 +5,7 @@ Adding an optimizer is one row here (and its test); the config, the search space
 the memory estimate read this table. No Keras here: the config checks names without importing it.
 """
 import dataclasses
+from keras_resnet_cifar.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +53,7 @@ def slots(name, momentum=0.9):
         (1, 0)
     """
     if name not in OPTIMIZER_TABLE:  # a public function: the name may not come through OptimConfig
-        raise ValueError(f"optimizer: received {name!r}; accepted: {', '.join(OPTIMIZERS)}")
+        raise UserError(f"optimizer: received {name!r}; accepted: {', '.join(OPTIMIZERS)}")
     kind = OPTIMIZER_TABLE[name]
     return 0 if kind.momentum and not momentum else kind.slots
 

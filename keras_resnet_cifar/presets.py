@@ -4,6 +4,8 @@ Each preset is a dict of `build_resnet` keyword arguments, so
 `build_resnet(**PRESETS["resnet24"])` builds the study's final network.
 """
 
+from keras_resnet_cifar.errors import UserError
+
 PRESETS = {
     # Table 1 of the study; trainable parameters with block order "a".
     "resnet10": {"blocks": (1, 1, 1, 1), "channels": (64, 128, 256, 512)},  # 4,903,242
@@ -19,7 +21,7 @@ PRESETS = {
 def get_preset(name):
     """Return a copy of the preset `name`'s builder arguments, or raise a clear ValueError."""
     if name not in PRESETS:
-        raise ValueError(
+        raise UserError(
             f"preset: received {name!r}; accepted: {', '.join(sorted(PRESETS))}. "
             "Or pass blocks=[...] and channels=[...] yourself."
         )

@@ -15,6 +15,7 @@ What differs from airbench, on purpose: Keras's mean loss (the decoupled lr is c
 (so a resumed run is exact without storing the average).
 """
 from keras_resnet_cifar.config import TrainConfig
+from keras_resnet_cifar.errors import UserError
 
 # The record holders' network (KellerJordan/cifar10-airbench): a frozen 2x2 patch-whitening stem, GELU, three
 # conv-pool groups with BN without a learned scale (momentum 0.6 in Keras's convention, eps 1e-12), a 3x3
@@ -74,9 +75,9 @@ def recipe_config(name, minutes=15, base=None):
         36
     """
     if name not in RECIPES:
-        raise ValueError(f"recipe: received {name!r}; accepted: {', '.join(sorted(RECIPES))}")
+        raise UserError(f"recipe: received {name!r}; accepted: {', '.join(sorted(RECIPES))}")
     tiers = RECIPES[name]
     if minutes not in tiers:
-        raise ValueError(f"minutes: received {minutes!r} for recipe {name!r}; accepted: "
+        raise UserError(f"minutes: received {minutes!r} for recipe {name!r}; accepted: "
                          f"{', '.join(str(m) for m in sorted(tiers))}")
     return (base if base is not None else TrainConfig()).replace(**tiers[minutes])

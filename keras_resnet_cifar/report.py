@@ -16,6 +16,7 @@ import time
 from keras_resnet_cifar.experiments import RECORD, RESULTS, read_results, run_dir
 from keras_resnet_cifar.files import read_json, write_text
 from keras_resnet_cifar.training.rundir import CONFIG, METRICS, Run, is_finished
+from keras_resnet_cifar.errors import UserError, UserFileNotFoundError
 
 
 def report(dirs, out):
@@ -32,10 +33,10 @@ def report(dirs, out):
         >>> report(["experiments/orderings", "figures"], "REPORT.md")
     """
     if not dirs:
-        raise ValueError("report: received no folder; accepted: one or more experiment, run or figure folders")
+        raise UserError("report: received no folder; accepted: one or more experiment, run or figure folders")
     for folder in dirs:
         if not os.path.isdir(folder):
-            raise FileNotFoundError(f"report: received {os.fspath(folder)!r}, which is not a folder; accepted: "
+            raise UserFileNotFoundError(f"report: received {os.fspath(folder)!r}, which is not a folder; accepted: "
                                     "experiment folders (experiment.json), run folders (metrics.json) or figure folders")
     base = os.path.dirname(os.path.abspath(out))
     sections, runs = [], {}

@@ -11,6 +11,7 @@ from typing import ClassVar
 from keras_resnet_cifar.fields import (Bool, Choice, Config, Int, Optional, Real, Sequence, Text, flag_of,
                                        option, refuse)
 from keras_resnet_cifar.presets import get_preset
+from keras_resnet_cifar.errors import UserError, UserTypeError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,12 +94,12 @@ def resolve_activation(name, coef=None):
     if coef is None:
         return canonical, default
     if default is None:
-        raise ValueError(
+        raise UserError(
             f"activation_coef: received {coef!r} for {canonical!r}, which takes no coefficient; "
             "accepted: None, or a coefficient with leaky_relu (slope), elu (alpha) or swish (beta) (--activation-coef)")
     coef = Real("a finite number, or null")(coef, "activation_coef", "--activation-coef")
     if canonical in ("elu", "swish") and coef <= 0:
-        raise ValueError(f"activation_coef: received {coef!r} for {canonical!r}; accepted: a number > 0")
+        raise UserError(f"activation_coef: received {coef!r} for {canonical!r}; accepted: a number > 0")
     return canonical, coef
 
 
@@ -204,23 +205,23 @@ class ResNetSpec(Config):
     def validate(self):
         blocks, channels = self.blocks, self.channels
         if self.stage_kind == "residual" and min(blocks, default=1) < 1:
-            raise ValueError(f"model.blocks: received {list(blocks)}; accepted: >= 1 unit per residual stage (0 is "
+            raise UserError(f"model.blocks: received {list(blocks)}; accepted: >= 1 unit per residual stage (0 is "
                              "accepted with stage_kind 'convpool', whose groups need no unit) (--blocks)")
         if self.stem == "whiten" and self.stem_channels is not None:
-            raise ValueError(f"model.stem_channels: received {self.stem_channels!r} with stem 'whiten', whose width "
+            raise UserError(f"model.stem_channels: received {self.stem_channels!r} with stem 'whiten', whose width "
                              "is 2 * channels * k * k; accepted: null with that stem (--stem-channels, --stem)")
         if self.stem == "whiten" and self.whiten_kernel >= min(self.input_shape[:2]):
-            raise ValueError(f"model.whiten_kernel: received {self.whiten_kernel} for images "
+            raise UserError(f"model.whiten_kernel: received {self.whiten_kernel} for images "
                              f"{list(self.input_shape)}; accepted: smaller than the image (--whiten-kernel)")
         if len(blocks) != len(channels):
-            raise ValueError(
+            raise UserError(
                 f"model.blocks and model.channels: received {len(blocks)} and {len(channels)} entries "
                 f"({list(blocks)} / {list(channels)}); accepted: one entry per stage in each, same length")
         kernels = self.kernel_size if isinstance(self.kernel_size, tuple) else (self.kernel_size,)
         if len(set(kernels)) == 1:  # one size for every stage, however many stages there are
             kernels = kernels[:1] * len(blocks)
         if len(kernels) != len(blocks):
-            raise ValueError(f"model.kernel_size: received {list(kernels)} ({len(kernels)} entries) for {len(blocks)} "
+            raise UserError(f"model.kernel_size: received {list(kernels)} ({len(kernels)} entries) for {len(blocks)} "
                              "stages; accepted: one odd integer, or one per stage (--kernel-size)")
         object.__setattr__(self, "kernel_size", kernels)
         object.__setattr__(self, "activation_coef", resolve_activation(self.activation, self.activation_coef)[1])
@@ -228,12 +229,12 @@ class ResNetSpec(Config):
             final = stage_sizes(stem_size(self, size), len(blocks), self.stage_kind)[-1]
             if final < self.pool_size:
                 halvings = len(blocks) - (self.stage_kind == "residual")
-                raise ValueError(
+                raise UserError(
                     f"model.input_shape: received {list(self.input_shape)}: its {axis} {size} shrinks to {final} "
                     f"after the stem and {len(blocks)} stages ({halvings} halving it), smaller than pool_size="
                     f"{self.pool_size}; accepted: a larger {axis}, fewer stages, or a smaller pool_size")
         if self.zero_init_residual and not self.bn_scale and self.block_order in ("a", "c", "d"):
-            raise ValueError(
+            raise UserError(
                 f"model.zero_init_residual: block order {self.block_order!r} ends each residual branch with a BN, "
                 "whose learned scale is what starts at zero, but bn_scale is False; accepted: bn_scale true, or "
                 "block order 'b' or 'e' (their branch ends with a convolution, which then starts at zero)")
@@ -249,5 +250,5 @@ def make_spec(**options) -> ResNetSpec:
     accepted = {f.name for f in dataclasses.fields(ResNetSpec)}
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise TypeError(f"build_resnet: received unknown options {unknown}; accepted: {sorted(accepted)}")
+        raise UserTypeError(f"build_resnet: received unknown options {unknown}; accepted: {sorted(accepted)}")
     return ResNetSpec(**options)

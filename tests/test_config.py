@@ -129,7 +129,9 @@ def test_a_bug_keeps_its_traceback_while_user_errors_print_one_line(monkeypatch,
     monkeypatch.setattr(summary, "format_summary", lambda spec: {}["missing"])
     with pytest.raises(KeyError):
         main(["summary", "--preset", "tiny"])
-    monkeypatch.setattr(summary, "format_summary", lambda spec: (_ for _ in ()).throw(ValueError("bad input")))
+    from keras_resnet_cifar.errors import UserError
+
+    monkeypatch.setattr(summary, "format_summary", lambda spec: (_ for _ in ()).throw(UserError("bad input")))
     assert main(["summary", "--preset", "tiny"]) == 2
     assert capsys.readouterr().err.strip() == "keras-resnet-cifar summary: error: bad input"
 

@@ -13,9 +13,6 @@ COMMANDS = ["summary", "train", "evaluate", "export", "check_export", "predict",
 
 from keras_resnet_cifar.errors import Interrupted, UserError
 
-# Errors a user can cause; anything else (TypeError, KeyError, ...) is a bug and keeps its traceback.
-USER_ERRORS = (UserError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
-               PermissionError)
 
 
 def build_parser():
@@ -33,7 +30,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)
-    except USER_ERRORS as error:
+    except UserError as error:  # the package's refusals; anything else (a ValueError from Keras too) is a bug
         if os.environ.get("KERAS_RESNET_CIFAR_DEBUG"):
             raise
         print(f"keras-resnet-cifar {args.command}: error: {error}", file=sys.stderr)

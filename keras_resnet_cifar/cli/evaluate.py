@@ -1,6 +1,7 @@
 """`keras-resnet-cifar evaluate RUN_DIR|MODEL.keras`: re-evaluate a model on the test split alone."""
 from keras_resnet_cifar.cli.options import add_config_args, config_changes
 from keras_resnet_cifar.training.evaluate import evaluate
+from keras_resnet_cifar.errors import UserError
 
 
 def register(subparsers):
@@ -18,7 +19,7 @@ def register(subparsers):
 
 def run(args):
     if args.eval_batch_size < 1:
-        raise ValueError(f"--eval-batch-size: received {args.eval_batch_size}; accepted: an integer >= 1")
+        raise UserError(f"--eval-batch-size: received {args.eval_batch_size}; accepted: an integer >= 1")
     result = evaluate(args.path, data_changes=config_changes(args).get("data", {}), out_dir=args.out,
                       batch_size=args.eval_batch_size)
     for name, accuracy in result["per_class_accuracy"].items():

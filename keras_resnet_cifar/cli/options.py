@@ -12,6 +12,7 @@ from keras_resnet_cifar.fields import flag_of, help_text, options, sections
 from keras_resnet_cifar.files import read_json
 from keras_resnet_cifar.presets import PRESETS, get_preset
 from keras_resnet_cifar.recipes import RECIPES, recipe_config
+from keras_resnet_cifar.errors import UserError
 
 _PREFIX = "config:"  # argparse dests of config flags: "config:optim.lr"
 _TITLES = {"model": "model", "data": "data", "data.augment": "augmentation", "optim": "optimization",
@@ -83,7 +84,7 @@ def config_from_args(args, base=None):
     if getattr(args, "recipe", None):
         base = recipe_config(args.recipe, args.minutes or 15, base)
     elif getattr(args, "minutes", None) is not None:
-        raise ValueError(f"--minutes: received {args.minutes} without --recipe; accepted: with --recipe NAME")
+        raise UserError(f"--minutes: received {args.minutes} without --recipe; accepted: with --recipe NAME")
     return base.replace(**config_changes(args))
 
 

@@ -7,6 +7,7 @@ so each is imported when its kind runs: `--help` stays fast.
 from keras_resnet_cifar.cli.options import add_config_args, config_from_args
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.training.rundir import Run
+from keras_resnet_cifar.errors import UserError
 
 
 def _register_augmentations(parser):
@@ -124,7 +125,7 @@ def register(subparsers):
 
 def run(args):
     if not args.out.lower().endswith(".png"):
-        raise ValueError(f"--out: received {args.out!r}; accepted: a path ending in .png")
+        raise UserError(f"--out: received {args.out!r}; accepted: a path ending in .png")
     fig = args._run_kind(args)
     from keras_resnet_cifar.plots.comparison import save_figure  # matplotlib, loaded once a figure is drawn
 

@@ -2,6 +2,7 @@
 from keras_resnet_cifar.serving.client import ServingError
 from keras_resnet_cifar.serving.predict import format_predictions, predict_files
 from keras_resnet_cifar.serving.schema import DEFAULT_MODEL_NAME, SIGNATURE_INPUTS
+from keras_resnet_cifar.errors import UserError
 
 
 def register(subparsers):
@@ -26,5 +27,5 @@ def run(args):
         result = predict_files(args.images, args.server, model=args.model, version=args.version,
                                signature=args.signature)
     except ServingError as error:
-        raise ValueError(str(error)) from None  # one line for the user, not a traceback
+        raise UserError(str(error)) from None  # one line for the user, not a traceback
     print(format_predictions(args.images, result, top=args.top, class_names_file=args.class_names))

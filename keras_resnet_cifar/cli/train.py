@@ -2,6 +2,7 @@
 from keras_resnet_cifar.cli.options import add_config_args, config_from_args, load_config
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.tuning.leaderboard import best_config
+from keras_resnet_cifar.errors import UserError
 
 
 def register(subparsers):
@@ -22,7 +23,7 @@ def register(subparsers):
 def base_config(args):
     """--config FILE.json, --from-tuner DIR (a search's winner), or the study's defaults."""
     if args.config and args.from_tuner:
-        raise ValueError("--config and --from-tuner: received both; accepted: one base config")
+        raise UserError("--config and --from-tuner: received both; accepted: one base config")
     if args.from_tuner:
         return best_config(args.from_tuner)
     return load_config(args.config) if args.config else TrainConfig()

@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_resnet_cifar.files import check_folder
 
-from keras_resnet_cifar.errors import storage_error
+from keras_resnet_cifar.errors import UserError, storage_error
 
 _TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 _ZIP_SUFFIXES = (".zip",)
@@ -67,14 +67,14 @@ def open_archive(path, cache_dir=None):
                 return "python", _read_python_batches(archive, members, path)
             return "folder", _extract(archive, _tar_members(members, path), cache_root, target)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile) as error:
-        raise ValueError(f"archive {path}: cannot be read, it is corrupt or truncated ({error}); accepted: a "
+        raise UserError(f"archive {path}: cannot be read, it is corrupt or truncated ({error}); accepted: a "
                          f"complete .tar.gz or .zip; download or copy it again") from error
 
 
 def _check_name(name, path):
     parts = Path(name).parts
     if not name or Path(name).is_absolute() or ".." in parts or name.startswith(("/", "\\")):
-        raise ValueError(f"archive {path}: member {name!r} would be written outside the cache folder; "
+        raise UserError(f"archive {path}: member {name!r} would be written outside the cache folder; "
                          f"accepted: relative paths inside the archive; this archive is unsafe, do not use it")
 
 
@@ -82,7 +82,7 @@ def _tar_members(members, path):
     for member in members:
         _check_name(member.name, path)
         if not (member.isfile() or member.isdir()):
-            raise ValueError(f"archive {path}: member {member.name!r} is a link or special file; accepted: "
+            raise UserError(f"archive {path}: member {member.name!r} is a link or special file; accepted: "
                              f"regular files and folders only; re-create the archive without links")
     return members
 
@@ -92,7 +92,7 @@ def _zip_members(archive, path):
     for info in infos:
         _check_name(info.filename, path)
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise ValueError(f"archive {path}: member {info.filename!r} is a link; accepted: regular files "
+            raise UserError(f"archive {path}: member {info.filename!r} is a link; accepted: regular files "
                              f"and folders only; re-create the archive without links")
     return infos
 
@@ -144,15 +144,15 @@ class _BatchUnpickler(pickle.Unpickler):
 def _unpickle(archive, members, name, path):
     found = [m for m in members if Path(m.name).name == name and m.isfile()]
     if not found:
-        raise ValueError(f"archive {path}: python-format CIFAR archive without {name!r}; accepted: the "
+        raise UserError(f"archive {path}: python-format CIFAR archive without {name!r}; accepted: the "
                          f"official cifar-10-python.tar.gz with data_batch_1..5, test_batch, batches.meta")
     raw = archive.extractfile(found[0]).read()
     try:
         data = _BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as error:
-        raise ValueError(f"archive {path}: member {found[0].name!r} is not a CIFAR batch ({error})") from error
+        raise UserError(f"archive {path}: member {found[0].name!r} is not a CIFAR batch ({error})") from error
     if not isinstance(data, dict):
-        raise ValueError(f"archive {path}: member {found[0].name!r} holds {type(data).__name__}, not a CIFAR dict")
+        raise UserError(f"archive {path}: member {found[0].name!r} holds {type(data).__name__}, not a CIFAR dict")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in data.items()}
 
 
@@ -167,7 +167,7 @@ def _read_python_batches(archive, members, path):
             data, batch_labels = batch.get("data"), batch.get("labels")
             if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or \
                     data.shape[1] != 3072 or batch_labels is None or len(batch_labels) != len(data):
-                raise ValueError(f"archive {path}: batch {name!r} has no uint8 (N, 3072) 'data' with N "
+                raise UserError(f"archive {path}: batch {name!r} has no uint8 (N, 3072) 'data' with N "
                                  f"'labels'; accepted: the official CIFAR-10 python batches")
             images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             labels.append(np.asarray(batch_labels, np.int64))

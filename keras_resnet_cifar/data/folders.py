@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from keras_resnet_cifar.errors import UserError, UserFileNotFoundError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _LAYOUT = "ROOT/train/<class>/*.png|jpg and ROOT/test/<class>/*.png|jpg"
@@ -19,7 +20,7 @@ def find_tree_root(folder):
     if len(subfolders) == 1 and (subfolders[0] / "train").is_dir() and (subfolders[0] / "test").is_dir():
         return subfolders[0]
     found = sorted(p.name for p in folder.iterdir())[:10]
-    raise FileNotFoundError(f"image folder {folder}: no train/ and test/ folders (found {found}); "
+    raise UserFileNotFoundError(f"image folder {folder}: no train/ and test/ folders (found {found}); "
                             f"accepted layout: {_LAYOUT}")
 
 
@@ -32,15 +33,15 @@ def list_tree(root):
         entries = [e for e in os.scandir(folder) if not e.name.startswith(".")]
         stray = sorted(e.name for e in entries if not e.is_dir())
         if stray:
-            raise ValueError(f"image folder {folder}: files outside class folders ({', '.join(stray[:3])}); "
+            raise UserError(f"image folder {folder}: files outside class folders ({', '.join(stray[:3])}); "
                              f"accepted layout: {_LAYOUT}; move them into a class folder or delete them")
         classes[split] = sorted(e.name for e in entries)
         if not classes[split]:
-            raise FileNotFoundError(f"image folder {folder}: no class folders; accepted layout: {_LAYOUT}")
+            raise UserFileNotFoundError(f"image folder {folder}: no class folders; accepted layout: {_LAYOUT}")
     if classes["train"] != classes["test"]:
         only_train = sorted(set(classes["train"]) - set(classes["test"]))
         only_test = sorted(set(classes["test"]) - set(classes["train"]))
-        raise ValueError(f"image folder {root}: train and test have different classes (only in train: "
+        raise UserError(f"image folder {root}: train and test have different classes (only in train: "
                          f"{only_train}, only in test: {only_test}); accepted: the same class folders in both")
     names = tuple(classes["train"])
     for split in ("train", "test"):
@@ -57,11 +58,11 @@ def _class_files(folder):
     # Hidden files (.DS_Store, ._x.jpg from macOS) are not images of the dataset; anything else must be.
     entries = sorted((e for e in os.scandir(folder) if not e.name.startswith(".")), key=lambda e: e.name)
     if not entries:
-        raise ValueError(f"image folder {folder}: empty class folder; accepted: at least one PNG or JPEG "
+        raise UserError(f"image folder {folder}: empty class folder; accepted: at least one PNG or JPEG "
                          f"image per class; add images or remove the folder from both train and test")
     for entry in entries:
         if entry.is_dir() or os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
-            raise ValueError(f"image folder: {entry.path} is not an image file; accepted: {', '.join(IMAGE_SUFFIXES)} "
+            raise UserError(f"image folder: {entry.path} is not an image file; accepted: {', '.join(IMAGE_SUFFIXES)} "
                              f"files directly inside each class folder; move or delete it")
     return [e.path for e in entries]
 
@@ -86,7 +87,7 @@ def decode_images(paths, *, size=None, reference=None):
     odd = np.flatnonzero((shapes != (height, width)).any(axis=1)) if size is None else []
     if len(odd):
         examples = ", ".join(f"{paths[i]} ({shapes[i][0]}x{shapes[i][1]})" for i in odd[:3])
-        raise ValueError(f"image folder: {len(odd)} images differ in size from {reference[0]} "
+        raise UserError(f"image folder: {len(odd)} images differ in size from {reference[0]} "
                          f"({height}x{width}), e.g. {examples}; accepted: one common size; pass resize=True "
                          f"(CLI: --resize) to resize all to 32x32, or fix those files")
     return images
@@ -146,7 +147,7 @@ def _decode_with_pillow(paths, height, width, size):
             with Image.open(paths[i]) as image:
                 image = image.convert("RGB")
         except Exception as error:  # PIL raises several types for bad files
-            raise ValueError(f"image folder: {paths[i]} is not a readable image ({error}); accepted: PNG or "
+            raise UserError(f"image folder: {paths[i]} is not a readable image ({error}); accepted: PNG or "
                              f"JPEG files; replace or delete it") from None
         shapes[i] = image.height, image.width
         if size is not None:
@@ -166,7 +167,7 @@ def image_size(path):
         with Image.open(path) as image:
             return image.height, image.width
     except Exception as error:  # PIL raises several types for bad files
-        raise ValueError(f"image folder: {path} is not a readable image ({error}); accepted: PNG or JPEG "
+        raise UserError(f"image folder: {path} is not a readable image ({error}); accepted: PNG or JPEG "
                          f"files; replace or delete it") from error
 
 
@@ -177,6 +178,6 @@ def _find_undecodable(paths, error):
             with Image.open(path) as image:
                 image.load()
         except Exception as pil_error:  # PIL raises several types for bad files
-            return ValueError(f"image folder: {path} is not a readable image ({pil_error}); accepted: PNG or "
+            return UserError(f"image folder: {path} is not a readable image ({pil_error}); accepted: PNG or "
                               f"JPEG files; replace or delete it")
-    return ValueError(f"image folder: an image failed to decode ({error.message}); accepted: PNG or JPEG files")
+    return UserError(f"image folder: an image failed to decode ({error.message}); accepted: PNG or JPEG files")

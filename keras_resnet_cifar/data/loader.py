@@ -36,6 +36,7 @@ import numpy as np
 
 from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.data.splits import check_batching, steps_per_epoch
+from keras_resnet_cifar.errors import UserError, UserTypeError
 
 _ORDER, _BATCH = 1, 2  # stream tags of the SeedSequence keys
 
@@ -56,7 +57,7 @@ def normalize_images(images_uint8, data=DataConfig()) -> np.ndarray:
     """
     images = np.asarray(images_uint8)
     if images.dtype != np.uint8:
-        raise TypeError(f"images: received dtype {images.dtype}; accepted: uint8 pixels 0..255")
+        raise UserTypeError(f"images: received dtype {images.dtype}; accepted: uint8 pixels 0..255")
     return to_float(images, *(np.asarray(v, np.float32) for v in data.pixel_affine()))
 
 
@@ -89,7 +90,7 @@ def make_loader(split, *, num_classes, batch_size, training, data=DataConfig(), 
     if workers is None:
         workers = max(1, min(16, os.cpu_count() or 1))
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers: received {workers!r}; accepted: an integer >= 1")
+        raise UserError(f"workers: received {workers!r}; accepted: an integer >= 1")
     queue = dict(workers=workers, max_queue_size=max_queue_size or 2 * workers)
     scale, offset = (np.asarray(v, np.float32) for v in data.pixel_affine())
     if not training:

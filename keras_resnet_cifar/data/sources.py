@@ -9,6 +9,7 @@ from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.data import archives, folders
 from keras_resnet_cifar.data.splits import CifarData, from_arrays
 from keras_resnet_cifar.files import atomic_save, check_folder
+from keras_resnet_cifar.errors import UserError, UserFileNotFoundError, UserTypeError
 
 _TFDS_HOST = ("www.cs.toronto.edu", 443)  # where tfds's cifar10 builder downloads from
 OFFLINE_SOURCES = ("an image-folder tree ROOT/{train,test}/<class>/*.png|jpg, a .tar.gz/.zip of one "
@@ -50,16 +51,16 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
     if data == "tfds":
         return _from_tfds(data_dir, split_args)
     if not isinstance(data, (str, Path)):
-        raise TypeError(f"data: received {type(data).__name__}; accepted: 'tfds', a folder or archive path "
+        raise UserTypeError(f"data: received {type(data).__name__}; accepted: 'tfds', a folder or archive path "
                         f"(for numpy arrays use from_arrays)")
     path = Path(data).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"data: {path} does not exist; accepted: 'tfds' or {OFFLINE_SOURCES}")
+        raise UserFileNotFoundError(f"data: {path} does not exist; accepted: 'tfds' or {OFFLINE_SOURCES}")
     size = _resize_arg(resize)
     if path.is_dir():
         return _from_folder(folders.find_tree_root(path), size, f"image folder {path}", split_args)
     if not archives.is_archive(path):
-        raise ValueError(f"data: {path} is neither a folder nor an archive (.tar.gz, .tgz, .tar, .zip); "
+        raise UserError(f"data: {path} is neither a folder nor an archive (.tar.gz, .tgz, .tar, .zip); "
                          f"accepted: 'tfds' or {OFFLINE_SOURCES}")
     kind, content = archives.open_archive(path, data_dir)
     if kind == "python":
@@ -93,7 +94,7 @@ def _resize_arg(resize):
     if (isinstance(resize, (tuple, list)) and len(resize) == 2
             and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in resize)):
         return tuple(resize)
-    raise ValueError(f"resize: received {resize!r}; accepted: False, True (32x32) or a (height, width) pair")
+    raise UserError(f"resize: received {resize!r}; accepted: False, True (32x32) or a (height, width) pair")
 
 
 def _from_folder(root, size, source, split_args):
@@ -132,14 +133,14 @@ def _from_tfds(data_dir, split_args):
     try:
         import tensorflow_datasets as tfds
     except ImportError as error:
-        raise ValueError(f"data: received 'tfds', which needs tensorflow and tensorflow-datasets ({error}); "
+        raise UserError(f"data: received 'tfds', which needs tensorflow and tensorflow-datasets ({error}); "
                          f"accepted without them: {OFFLINE_SOURCES}") from None
 
     builder = tfds.builder("cifar10", data_dir=data_dir)
     if not builder.is_prepared():
         # tfds would retry the download for minutes without a network; fail at once instead.
         if not _reachable(_TFDS_HOST):
-            raise FileNotFoundError(
+            raise UserFileNotFoundError(
                 f"data: tfds cifar10 is not prepared in {builder.data_dir} and {_TFDS_HOST[0]} cannot be reached "
                 f"(offline?); accepted offline sources: {OFFLINE_SOURCES}; or prepare tfds on a machine with "
                 f"network access and pass its --data-dir")

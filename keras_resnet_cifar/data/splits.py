@@ -5,6 +5,7 @@ import numpy as np
 
 from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.constants import CIFAR10_CLASSES
+from keras_resnet_cifar.errors import UserError, UserTypeError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,11 +67,11 @@ def from_arrays(x_train, y_train, x_test, y_test, *, class_names=None, val_fract
     """
     class_names = tuple(CIFAR10_CLASSES if class_names is None else (str(c) for c in class_names))
     if not class_names:
-        raise ValueError("class_names: received an empty list; accepted: one name per label, in label order")
+        raise UserError("class_names: received an empty list; accepted: one name per label, in label order")
     train = _check_split("train", x_train, y_train, len(class_names))
     test = _check_split("test", x_test, y_test, len(class_names))
     if train.images.shape[1:] != test.images.shape[1:]:
-        raise ValueError(f"arrays: train images have shape {train.images.shape[1:]} but test images "
+        raise UserError(f"arrays: train images have shape {train.images.shape[1:]} but test images "
                          f"{test.images.shape[1:]}; accepted: the same (H, W, 3) for both; resize one of them")
     train, val = split_validation(train, val_fraction, seed)
     if train_subset is not None:
@@ -86,21 +87,21 @@ def from_arrays(x_train, y_train, x_test, y_test, *, class_names=None, val_fract
 def _check_split(name, images, labels, num_classes):
     images, labels = np.asarray(images), np.asarray(labels)
     if images.dtype != np.uint8:
-        raise TypeError(f"x_{name}: received dtype {images.dtype}; accepted: uint8 pixels 0..255; "
+        raise UserTypeError(f"x_{name}: received dtype {images.dtype}; accepted: uint8 pixels 0..255; "
                         f"convert with (x * 255).round().astype('uint8') if they are floats in [0, 1]")
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] == 0:
-        raise ValueError(f"x_{name}: received shape {images.shape}; accepted: (N, H, W, 3) RGB with N >= 1")
+        raise UserError(f"x_{name}: received shape {images.shape}; accepted: (N, H, W, 3) RGB with N >= 1")
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(f"y_{name}: received shape {labels.shape} for {len(images)} images; "
+        raise UserError(f"y_{name}: received shape {labels.shape} for {len(images)} images; "
                          f"accepted: ({len(images)},) or ({len(images)}, 1) integer labels")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"y_{name}: received dtype {labels.dtype}; accepted: integer class indices "
+        raise UserTypeError(f"y_{name}: received dtype {labels.dtype}; accepted: integer class indices "
                         f"(use argmax for one-hot labels)")
     bad = labels[(labels < 0) | (labels >= num_classes)]
     if bad.size:
-        raise ValueError(f"y_{name}: received label {int(bad[0])} ({bad.size} out of range); "
+        raise UserError(f"y_{name}: received label {int(bad[0])} ({bad.size} out of range); "
                          f"accepted: 0..{num_classes - 1} for {num_classes} class names")
     return Split(images=images, labels=labels.astype(np.int64))
 
@@ -121,13 +122,13 @@ def split_validation(train, val_fraction, seed):
     """(train, val) with `val_fraction` of each class moved to val; val_fraction 0 gives an empty val."""
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not (
             val_fraction == 0 or 0 < val_fraction < 1):
-        raise ValueError(f"val_fraction: received {val_fraction!r}; accepted: 0 (no validation split) "
+        raise UserError(f"val_fraction: received {val_fraction!r}; accepted: 0 (no validation split) "
                          f"or a number strictly between 0 and 1, e.g. 0.1")
     if val_fraction == 0:
         return train, Split(images=train.images[:0], labels=train.labels[:0])
     count = int(round(val_fraction * len(train)))
     if count == 0 or count == len(train):
-        raise ValueError(f"val_fraction: received {val_fraction} of {len(train)} training images, which "
+        raise UserError(f"val_fraction: received {val_fraction} of {len(train)} training images, which "
                          f"leaves {'no validation' if count == 0 else 'no training'} images; accepted: a "
                          f"fraction that keeps both splits non-empty")
     val_index = _stratified_pick(train.labels, count, seed)
@@ -140,7 +141,7 @@ def stratified_subset(split, size, seed, name="train_subset",
                       what="training images left after the validation split"):
     """A stratified, seeded subset of `size` images of `split` (`name` and `what` word the error)."""
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= len(split):
-        raise ValueError(f"{name}: received {size!r}; accepted: an integer from 1 to the "
+        raise UserError(f"{name}: received {size!r}; accepted: an integer from 1 to the "
                          f"{len(split)} {what}, or None for all")
     if size == len(split):
         return split
@@ -172,7 +173,7 @@ def steps_per_epoch(split, batch_size) -> int:
     check_batch_size(batch_size)
     steps = len(split) // batch_size
     if steps < 1:
-        raise ValueError(f"batch_size: received {batch_size} for a split of {len(split)} images, which gives "
+        raise UserError(f"batch_size: received {batch_size} for a split of {len(split)} images, which gives "
                          f"no full batch; accepted: a batch size <= {len(split)}, or more training images")
     return steps
 
@@ -181,13 +182,13 @@ def check_batching(split, batch_size, data):
     """What both input pipelines refuse: a bad batch size, a `data` that is not a DataConfig, an empty split."""
     check_batch_size(batch_size)
     if not isinstance(data, DataConfig):
-        raise TypeError(f"data: received {type(data).__name__}; accepted: a DataConfig")
+        raise UserTypeError(f"data: received {type(data).__name__}; accepted: a DataConfig")
     if len(split) == 0:
-        raise ValueError("split: received a split with 0 images; accepted: a non-empty split "
+        raise UserError("split: received a split with 0 images; accepted: a non-empty split "
                          "(val is empty when val_fraction=0)")
 
 
 def check_batch_size(batch_size):
     """Refuse a batch size that is not an integer >= 1."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size: received {batch_size!r}; accepted: an integer >= 1, e.g. 128")
+        raise UserError(f"batch_size: received {batch_size!r}; accepted: an integer >= 1, e.g. 128")

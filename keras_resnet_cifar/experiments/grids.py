@@ -3,6 +3,7 @@ import dataclasses
 
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.presets import get_preset
+from keras_resnet_cifar.errors import UserError
 
 STUDY_PRESETS = ("resnet10", "resnet16", "resnet24", "resnet48")
 
@@ -99,7 +100,7 @@ class Cell:
 def get_experiment(name):
     """The `Experiment` called `name`, or a ValueError listing the accepted names."""
     if name not in EXPERIMENTS:
-        raise ValueError(f"experiment: received {name!r}; accepted: {', '.join(EXPERIMENTS)}")
+        raise UserError(f"experiment: received {name!r}; accepted: {', '.join(EXPERIMENTS)}")
     return EXPERIMENTS[name]
 
 
@@ -134,10 +135,10 @@ def experiment_cells(name, *, presets=None, variants=None, epochs=None, train_su
     known = [v.name for v in experiment.variants]
     unknown = [v for v in (variants or ()) if v not in known]
     if unknown:
-        raise ValueError(f"variants: received {unknown} for experiment {name!r}; accepted: {', '.join(known)}")
+        raise UserError(f"variants: received {unknown} for experiment {name!r}; accepted: {', '.join(known)}")
     chosen = [v for v in experiment.variants if not variants or v.name in variants]
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-        raise ValueError(f"epochs: received {epochs!r}; accepted: an integer >= 1 (--epochs)")
+        raise UserError(f"epochs: received {epochs!r}; accepted: an integer >= 1 (--epochs)")
     cells = []
     for preset in presets:
         shape = {key: tuple(value) for key, value in get_preset(preset).items()}

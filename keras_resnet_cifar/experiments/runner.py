@@ -15,6 +15,7 @@ from keras_resnet_cifar.experiments.grids import experiment_cells, get_experimen
 from keras_resnet_cifar.fields import config_diff, resume_changes
 from keras_resnet_cifar.files import read_json, write_json, write_text
 from keras_resnet_cifar.training.rundir import HISTORY, Run, is_finished
+from keras_resnet_cifar.errors import UserError, UserFileExistsError
 
 RECORD = "experiment.json"  # the experiment's command, arguments and cells
 RESULTS = "results.csv"  # per cell: mean and std over seeds
@@ -44,9 +45,9 @@ def run_experiment(name, workdir, *, presets=None, variants=None, epochs=None, t
     from keras_resnet_cifar.training.train import train  # lazy: Keras and TensorFlow, not at the CLI's start
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds: received {seeds!r}; accepted: an integer >= 1 (--seeds)")
+        raise UserError(f"seeds: received {seeds!r}; accepted: an integer >= 1 (--seeds)")
     if data is not None and train_subset is not None:
-        raise ValueError("train_subset: received it together with in-memory data; accepted: one of them "
+        raise UserError("train_subset: received it together with in-memory data; accepted: one of them "
                          "(subset the data yourself, e.g. from_arrays(..., train_subset=N))")
     experiment = get_experiment(name)
     cells = experiment_cells(name, presets=presets, variants=variants, epochs=epochs, train_subset=train_subset,
@@ -107,7 +108,7 @@ def _record(workdir, experiment, cells, arguments, seeds, command, base_config):
         differences += resume_changes(type(base_config), old.get("base_config", {}), base_config)  # on_resume rules
         if differences:
             listed = "\n  ".join(differences)
-            raise FileExistsError(
+            raise UserFileExistsError(
                 f"workdir {workdir!r} holds an experiment with other settings (saved -> requested):\n  {listed}\n"
                 "Rerun it with its saved settings (see experiment.json), or choose another --workdir.")
         record["commands"] = old.get("commands", []) + [c for c in [command] if c not in old.get("commands", [])]

@@ -5,6 +5,7 @@ from matplotlib.figure import Figure
 from keras_resnet_cifar.experiments.grids import ACTIVATION_GRID
 from keras_resnet_cifar.layers import activation
 from keras_resnet_cifar.spec import ResNetSpec
+from keras_resnet_cifar.errors import UserError
 
 _TITLES = {"relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "Leaky ReLU", "elu": "ELU", "swish": "Swish"}
 _COEF_SYMBOL = {"leaky_relu": "γ (slope)", "elu": "γ (alpha)", "swish": "γ (beta)"}
@@ -54,7 +55,7 @@ def plot_activations(grid=None, *, x_range=(-6.0, 8.0), points=281) -> Figure:
     grid = ACTIVATION_GRID if grid is None else grid
     low, high = x_range
     if not low < high:
-        raise ValueError(f"x_range: received {x_range!r}; accepted: (low, high) with low < high, e.g. (-6, 8)")
+        raise UserError(f"x_range: received {x_range!r}; accepted: (low, high) with low < high, e.g. (-6, 8)")
     x = np.linspace(low, high, points, dtype="float32")
     fig = Figure(figsize=(3.2 * len(grid), 3.2), layout="constrained")
     axes = fig.subplots(1, len(grid), squeeze=False)[0]

@@ -5,6 +5,7 @@ from matplotlib.figure import Figure
 from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.data import load_data
 from keras_resnet_cifar.data.splits import CifarData, Split
+from keras_resnet_cifar.errors import UserError
 
 # Figure 10 shows noise and mixup at the study's strengths ("var = 1" noise, mixup alpha 1), which the
 # training defaults leave off.
@@ -96,10 +97,10 @@ def _pick(data, count, class_names):
     else:
         images = np.asarray(data)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"plot_augmentations: received images of dtype {images.dtype} and shape {images.shape}; "
+        raise UserError(f"plot_augmentations: received images of dtype {images.dtype} and shape {images.shape}; "
                          f"accepted: a CifarData, a Split or uint8 images (N, H, W, 3)")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(images):
-        raise ValueError(f"plot_augmentations: received count={count!r} for {len(images)} images; "
+        raise UserError(f"plot_augmentations: received count={count!r} for {len(images)} images; "
                          f"accepted: 1..{len(images)}")
     return images[:count], labels, class_names
 

@@ -3,6 +3,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from keras_resnet_cifar.training.rundir import Run
+from keras_resnet_cifar.errors import UserError
 
 
 def plot_confusion(matrix, class_names, *, title="Confusion matrix (test)"):
@@ -23,7 +24,7 @@ def plot_confusion(matrix, class_names, *, title="Confusion matrix (test)"):
     matrix = np.asarray(matrix)
     k = len(class_names)
     if matrix.shape != (k, k):
-        raise ValueError(f"confusion: received a {matrix.shape} matrix for {k} class names; "
+        raise UserError(f"confusion: received a {matrix.shape} matrix for {k} class names; "
                          "pass one row and one column per class")
     size = max(4.0, 0.55 * k + 2)
     fig = Figure(figsize=(size + 1, size))

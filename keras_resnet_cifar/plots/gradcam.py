@@ -13,6 +13,7 @@ from keras_resnet_cifar.data import load_data
 from keras_resnet_cifar.data.loader import normalize_images
 from keras_resnet_cifar.model import stage_output_names
 from keras_resnet_cifar.training.evaluate import check_classes
+from keras_resnet_cifar.errors import UserError
 
 
 def gradcam_heatmaps(model, images, *, layer_names=None, class_indices=None):
@@ -38,14 +39,14 @@ def gradcam_heatmaps(model, images, *, layer_names=None, class_indices=None):
 
     names = list(layer_names) if layer_names is not None else stage_output_names(model)
     if not names:
-        raise ValueError("layer_names: received none and the model has no stageN_out layers; "
+        raise UserError("layer_names: received none and the model has no stageN_out layers; "
                          "accepted: names of layers with a 4-D output, e.g. ['stage1_out', 'stage2_out']")
     for name in names:
         if name not in [layer.name for layer in model.layers]:
-            raise ValueError(f"layer_names: received {name!r}, which is not a layer of {model.name!r}; "
+            raise UserError(f"layer_names: received {name!r}, which is not a layer of {model.name!r}; "
                              f"accepted: e.g. {stage_output_names(model)}")
         if len(model.get_layer(name).output.shape) != 4:
-            raise ValueError(f"layer_names: {name!r} outputs shape {model.get_layer(name).output.shape}; "
+            raise UserError(f"layer_names: {name!r} outputs shape {model.get_layer(name).output.shape}; "
                              "accepted: layers with a 4-D (batch, height, width, channels) output")
     images = np.asarray(images, dtype="float32")
     count = len(images)
@@ -100,7 +101,7 @@ def plot_gradcam(model, images, *, inputs=None, labels=None, class_names=None, l
     """
     images = np.asarray(images)
     if images.ndim != 4 or len(images) == 0:
-        raise ValueError(f"images: received shape {images.shape}; accepted: (N >= 1, height, width, 3) uint8")
+        raise UserError(f"images: received shape {images.shape}; accepted: (N >= 1, height, width, 3) uint8")
     if inputs is None:
         inputs = normalize_images(images)
     names = list(layer_names) if layer_names is not None else stage_output_names(model)
@@ -134,7 +135,7 @@ def pick_test_images(data, count, seed):
         seed: the draw's seed (a run's `config.seed`), so a figure can be drawn again.
     """
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"--images: received {count!r}; accepted: an integer >= 1")
+        raise UserError(f"--images: received {count!r}; accepted: an integer >= 1")
     count = min(count, len(data.test.labels))
     pick = np.sort(np.random.default_rng(seed).choice(len(data.test.labels), count, replace=False))
     return data.test.images[pick], data.test.labels[pick]
@@ -151,7 +152,7 @@ def plot_test_gradcam(model, data, data_config, *, count=4, seed=0) -> Figure:
         seed: the images' draw. Default 0.
     """
     if model.output_shape[-1] != data.num_classes:
-        raise ValueError(f"gradcam: the model outputs {model.output_shape[-1]} classes but the data has "
+        raise UserError(f"gradcam: the model outputs {model.output_shape[-1]} classes but the data has "
                          f"{data.num_classes}; pass the data the model was trained on (--data)")
     images, labels = pick_test_images(data, count, seed)
     return plot_gradcam(model, images, inputs=normalize_images(images, data_config), labels=labels,

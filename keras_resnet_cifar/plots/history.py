@@ -7,6 +7,7 @@ from matplotlib.ticker import MaxNLocator
 
 from keras_resnet_cifar.plots.comparison import plot_runs
 from keras_resnet_cifar.training.rundir import HISTORY
+from keras_resnet_cifar.errors import UserFileNotFoundError
 
 
 def read_history(path):
@@ -74,7 +75,7 @@ def plot_run_folders(run_dirs) -> Figure:
     paths = [os.path.join(run, HISTORY) for run in run_dirs]
     for path in paths:
         if not os.path.exists(path):
-            raise FileNotFoundError(f"history: {path!r} does not exist; accepted: run folders written by `train`")
+            raise UserFileNotFoundError(f"history: {path!r} does not exist; accepted: run folders written by `train`")
     if len(paths) == 1:
         return plot_history(paths[0], title=run_label(run_dirs[0]))
     return plot_runs({run_label(run): read_history(path) for run, path in zip(run_dirs, paths)})

@@ -6,6 +6,7 @@ from matplotlib.ticker import MaxNLocator
 
 from keras_resnet_cifar.config import SCHEDULES, OptimConfig
 from keras_resnet_cifar.training.schedules import schedule_curve
+from keras_resnet_cifar.errors import UserError
 
 STUDY_SCHEDULES = ("exp", "step", "cosine_restarts", "plateau")
 
@@ -36,10 +37,10 @@ def plot_schedules(schedules=STUDY_SCHEDULES, *, epochs=50, optim=None, log_scal
         'exponential'
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs: received {epochs!r}; accepted: an integer >= 1")
+        raise UserError(f"epochs: received {epochs!r}; accepted: an integer >= 1")
     unknown = [s for s in schedules if s not in SCHEDULES]
     if unknown or not schedules:
-        raise ValueError(f"schedules: received {list(schedules)!r}; accepted: one or more of {', '.join(SCHEDULES)}")
+        raise UserError(f"schedules: received {list(schedules)!r}; accepted: one or more of {', '.join(SCHEDULES)}")
     optim = optim or OptimConfig()
     fig = Figure(figsize=(6.5, 4.0), layout="constrained")
     ax = fig.add_subplot()

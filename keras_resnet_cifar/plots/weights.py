@@ -12,6 +12,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from keras_resnet_cifar.training.rundir import WEIGHT_SAMPLES
+from keras_resnet_cifar.errors import UserError, UserFileNotFoundError
 
 
 def read_weight_samples(run_dir):
@@ -29,7 +30,7 @@ def read_weight_samples(run_dir):
     """
     paths = sorted(glob.glob(os.path.join(os.fspath(run_dir), WEIGHT_SAMPLES, "epoch_*.npz")))
     if not paths:
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"weights: received {os.fspath(run_dir)!r}, which holds no weights/epoch_*.npz; accepted: a run "
             "directory written by `train` (it saves one file per epoch)")
     samples = []
@@ -58,7 +59,7 @@ def plot_weights(run, *, max_epochs=10, bins=60) -> Figure:
     """
     samples = read_weight_samples(run) if isinstance(run, (str, os.PathLike)) else list(run)
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
-        raise ValueError(f"max_epochs: received {max_epochs!r}; accepted: an integer >= 1")
+        raise UserError(f"max_epochs: received {max_epochs!r}; accepted: an integer >= 1")
     picks = np.unique(np.linspace(0, len(samples) - 1, min(max_epochs, len(samples))).round().astype(int))
     chosen = [samples[i] for i in picks]
     groups = list(chosen[-1]["groups"])

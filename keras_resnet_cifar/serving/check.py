@@ -17,12 +17,13 @@ from tensorflow.core.protobuf import saved_model_pb2
 from keras_resnet_cifar.serving.export import list_versions
 from keras_resnet_cifar.serving.schema import INPUT_SPECS, OUTPUT_NAMES, OUTPUTS, SIGNATURE_INPUTS, as_outputs
 from keras_resnet_cifar.serving.warmup import WARMUP_FILE, read_warmup, sample_inputs
+from keras_resnet_cifar.errors import UserError, UserFileNotFoundError
 
 # Expected (dtype, rank) per tensor, from the schema; H, W come from the signature and C from class_names.json.
 _SPECS = {**INPUT_SPECS, **{name: (output.dtype, output.rank) for name, output in OUTPUTS.items()}}
 
 
-class ExportCheckError(ValueError):
+class ExportCheckError(UserError):
     """An exported model that TF Serving would refuse or serve wrongly; the message names the check."""
 
 
@@ -41,7 +42,7 @@ def check_export(path, *, log=None):
     """
     path = os.fspath(path)
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"check-export: {path} is not a folder; accepted: saved_models/NAME or "
+        raise UserFileNotFoundError(f"check-export: {path} is not a folder; accepted: saved_models/NAME or "
                                 "saved_models/NAME/VERSION as written by `keras-resnet-cifar export`")
     lines = []
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_resnet_cifar.serving.schema import (DEFAULT_MODEL_NAME, OUTPUT_NAMES, SIGNATURE_INPUTS, as_outputs,
                                                missing_outputs)
+from keras_resnet_cifar.errors import UserError, UserTypeError
 
 # Signature name -> its single input tensor's name. `serving_default` takes uint8 pixels,
 # `serving_bytes` encoded PNG/JPEG files (sent over REST as {"b64": ...}).
@@ -37,17 +38,17 @@ def _as_inputs(inputs, signature):
     if signature is None:
         signature = "serving_bytes" if is_bytes else "serving_default"
     if signature not in SIGNATURE_INPUTS:
-        raise ValueError(f"signature: received {signature!r}; accepted: {', '.join(SIGNATURE_INPUTS)}")
+        raise UserError(f"signature: received {signature!r}; accepted: {', '.join(SIGNATURE_INPUTS)}")
     if signature == "serving_bytes":
         if not is_bytes or not inputs:
-            raise TypeError(
+            raise UserTypeError(
                 f"serving_bytes: received {type(inputs).__name__}; accepted: a non-empty list of encoded "
                 "PNG/JPEG file contents (bytes), e.g. [open('cat.png', 'rb').read()]")
         return signature, list(inputs)
     images = np.asarray(inputs) if not is_bytes else None
     if images is None or images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         got = "a list of bytes" if is_bytes else f"dtype {images.dtype}, shape {images.shape}"
-        raise TypeError(
+        raise UserTypeError(
             f"serving_default: received {got}; accepted: uint8 pixels 0..255 of shape (batch, height, "
             "width, 3) (the signature normalizes them itself). Convert 0..255 pixels with "
             ".astype(np.uint8), add a batch axis with x[None], or send files to serving_bytes")

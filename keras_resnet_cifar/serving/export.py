@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import time
 
-from keras_resnet_cifar.errors import storage_error
+from keras_resnet_cifar.errors import UserError, UserFileExistsError, storage_error
 from keras_resnet_cifar.files import write_text
 from keras_resnet_cifar.locks import hold_folder
 
@@ -54,11 +54,11 @@ def export_model(source, name, *, version=None, base="saved_models", force=False
     from keras_resnet_cifar.serving.source import load_source
 
     if keras.backend.backend() != "tensorflow":
-        raise ValueError(f"export: running on the Keras backend {keras.backend.backend()!r}; accepted: tensorflow "
+        raise UserError(f"export: running on the Keras backend {keras.backend.backend()!r}; accepted: tensorflow "
                          "(a SavedModel for TF Serving is TensorFlow's format); run it with TensorFlow installed "
                          "and KERAS_BACKEND=tensorflow: a .keras checkpoint written on any backend loads there")
     if not isinstance(name, str) or not _NAME.fullmatch(name) or name.isdigit():
-        raise ValueError(f"name: received {name!r}; accepted: letters, digits, '_', '.', '-', starting with a "
+        raise UserError(f"name: received {name!r}; accepted: letters, digits, '_', '.', '-', starting with a "
                          "letter or digit and not all digits, e.g. resnet_cifar")
     version = _parse_version(version)
     _pick_version(pathlib.Path(base) / name, version, force)  # refuse a taken version before the slow load
@@ -77,7 +77,7 @@ def _pick_version(model_dir, version, force):
     existing = list_versions(model_dir)
     final = model_dir / str(version if version is not None else max(existing, default=0) + 1)
     if final.exists() and not force:
-        raise FileExistsError(f"version: {final} exists; accepted: a new version (the next free one is "
+        raise UserFileExistsError(f"version: {final} exists; accepted: a new version (the next free one is "
                               f"{max(existing, default=0) + 1}: omit --version), or --force to replace it")
     return final
 
@@ -133,7 +133,7 @@ def write_models_config(base):
         try:
             text_format.Parse(path.read_text(encoding="utf-8"), config)
         except text_format.ParseError as error:
-            raise ValueError(f"{path} is not a model_config_list text proto ({error}); fix or delete it, "
+            raise UserError(f"{path} is not a model_config_list text proto ({error}); fix or delete it, "
                              "the next export rewrites it") from None
     known = {entry.name for entry in config.model_config_list.config}
     for model_dir in sorted(pathlib.Path(base).iterdir()):
@@ -150,7 +150,7 @@ def _parse_version(version):
         return None
     if isinstance(version, bool) or not (isinstance(version, int) or re.fullmatch(r"[0-9]+", str(version))) \
             or int(version) < 1:
-        raise ValueError(f"version: received {version!r}; accepted: a positive integer (TF Serving loads only "
+        raise UserError(f"version: received {version!r}; accepted: a positive integer (TF Serving loads only "
                          "numeric folders), e.g. --version 3, or none for the next free version")
     return int(version)
 
@@ -193,7 +193,7 @@ def _move_into_place(temp, final, force):
         os.rename(temp, final)  # atomic on one file system; fails if another export took the name
         return
     if not force:
-        raise FileExistsError(f"version: {final} appeared during the export; rerun to take the next version")
+        raise UserFileExistsError(f"version: {final} appeared during the export; rerun to take the next version")
     # No rename replaces a non-empty folder: move the old one aside (a non-numeric name TF
     # Serving ignores), put the new one in place, then delete the old one.
     old = pathlib.Path(tempfile.mkdtemp(prefix=f".replaced-{final.name}-", dir=final.parent))

@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_resnet_cifar.serving.client import GrpcClient, RestClient
 from keras_resnet_cifar.serving.schema import DEFAULT_MODEL_NAME
+from keras_resnet_cifar.errors import UserError, UserFileNotFoundError
 
 
 def make_client(server, model=DEFAULT_MODEL_NAME, *, version=None, timeout=30.0):
@@ -21,7 +22,7 @@ def make_client(server, model=DEFAULT_MODEL_NAME, *, version=None, timeout=30.0)
         return RestClient(server, model, version=version, timeout=timeout)
     if parsed.scheme == "grpc" and parsed.netloc:
         return GrpcClient(parsed.netloc, model, version=version, timeout=timeout)
-    raise ValueError(f"server: received {server!r}; accepted: http://HOST:8501 (REST) or grpc://HOST:8500 (gRPC)")
+    raise UserError(f"server: received {server!r}; accepted: http://HOST:8501 (REST) or grpc://HOST:8500 (gRPC)")
 
 
 def read_images(paths, signature):
@@ -35,18 +36,18 @@ def read_images(paths, signature):
     images, contents = [], []
     for path in paths:
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"image: {path} does not exist; accepted: PNG or JPEG files")
+            raise UserFileNotFoundError(f"image: {path} does not exist; accepted: PNG or JPEG files")
         with open(path, "rb") as handle:
             contents.append(handle.read())
         if not contents[-1]:
-            raise ValueError(f"image: {path} is empty (0 bytes); accepted: PNG or JPEG files")
+            raise UserError(f"image: {path} is empty (0 bytes); accepted: PNG or JPEG files")
         try:
             with Image.open(io.BytesIO(contents[-1])) as image:
                 images.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
         except (UnidentifiedImageError, OSError, ValueError) as error:
-            raise ValueError(f"image: {path} is not a readable image ({error}); accepted: PNG or JPEG files") from None
+            raise UserError(f"image: {path} is not a readable image ({error}); accepted: PNG or JPEG files") from None
         if signature != "serving_bytes" and images[-1].shape != images[0].shape:
-            raise ValueError(f"image: {path} is {images[-1].shape[1]}x{images[-1].shape[0]} but {paths[0]} is "
+            raise UserError(f"image: {path} is {images[-1].shape[1]}x{images[-1].shape[0]} but {paths[0]} is "
                              f"{images[0].shape[1]}x{images[0].shape[0]}; accepted: images of the model's size")
     return contents if signature == "serving_bytes" else np.stack(images)
 
@@ -68,13 +69,13 @@ def format_predictions(paths, result, *, top=3, class_names_file=None):
     export's class_names.json) when given, else shown as `#ID`.
     """
     if top < 1:
-        raise ValueError(f"top: received {top}; accepted: an integer >= 1")
+        raise UserError(f"top: received {top}; accepted: an integer >= 1")
     names = None
     if class_names_file:
         with open(class_names_file, encoding="utf-8") as handle:
             names = json.load(handle)
         if not isinstance(names, list) or len(names) != result["probabilities"].shape[1]:
-            raise ValueError(f"class names: {class_names_file} does not list {result['probabilities'].shape[1]} "
+            raise UserError(f"class names: {class_names_file} does not list {result['probabilities'].shape[1]} "
                              "names; accepted: the export's class_names.json")
     lines = []
     for path, row, top_name in zip(paths, result["probabilities"], result["class_names"]):

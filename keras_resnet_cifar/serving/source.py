@@ -4,6 +4,7 @@ import dataclasses
 from keras_resnet_cifar.config import DataConfig
 from keras_resnet_cifar.training.divergence import non_finite_weights
 from keras_resnet_cifar.training.rundir import Run
+from keras_resnet_cifar.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +48,7 @@ def load_source(source):
 def _check_shapes(model, path):
     input_shape, output_shape = tuple(model.input_shape), tuple(model.output_shape)
     if len(input_shape) != 4 or input_shape[-1] != 3 or None in input_shape[1:] or len(output_shape) != 2:
-        raise ValueError(f"source: {path} maps {input_shape} to {output_shape}; accepted: a model from "
+        raise UserError(f"source: {path} maps {input_shape} to {output_shape}; accepted: a model from "
                          "image batches (None, H, W, 3) to logits (None, num_classes), as build_resnet makes")
 
 
@@ -56,7 +57,7 @@ def _refuse_non_finite(model, path):
     bad = [f"{path} holds {count} NaN/inf values of {size}" for path, count, size in non_finite_weights(model)]
     if bad:
         more = f" (and {len(bad) - 1} more variable{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
-        raise ValueError(f"source: {path} has non-finite weights: {bad[0]}{more}; the training diverged and the "
+        raise UserError(f"source: {path} has non-finite weights: {bad[0]}{more}; the training diverged and the "
                          "export would answer NaN. Accepted: a model with finite weights. Train again with a lower "
                          "--lr or --mixed-precision off, or export a model saved before the loss diverged")
 

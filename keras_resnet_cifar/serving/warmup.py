@@ -14,6 +14,7 @@ from keras_resnet_cifar.files import atomic_save
 from keras_resnet_cifar.serving.client import fill_predict_request
 from keras_resnet_cifar.serving.schema import SIGNATURE_INPUTS
 from keras_resnet_cifar.serving.protos import PredictionLog
+from keras_resnet_cifar.errors import UserError, UserFileNotFoundError
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # One request per signature and batch size; TF Serving allows up to 1000 records.
@@ -66,22 +67,22 @@ def read_warmup(path):
     from google.protobuf.message import DecodeError
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"warmup: no file {path}; `keras-resnet-cifar export` writes it, re-export the model")
+        raise UserFileNotFoundError(f"warmup: no file {path}; `keras-resnet-cifar export` writes it, re-export the model")
     logs = []
     try:
         for index, record in enumerate(tf.data.TFRecordDataset(path).as_numpy_iterator()):
             log = PredictionLog.FromString(record)
             if not log.HasField("predict_log"):
-                raise ValueError(f"record {index} is not a predict_log")
+                raise UserError(f"record {index} is not a predict_log")
             request = log.predict_log.request
             expected = SIGNATURE_INPUTS.get(request.model_spec.signature_name)
             if expected is None or list(request.inputs) != [expected]:
-                raise ValueError(f"record {index} asks signature {request.model_spec.signature_name!r} with inputs "
+                raise UserError(f"record {index} asks signature {request.model_spec.signature_name!r} with inputs "
                                  f"{list(request.inputs)}; accepted: {SIGNATURE_INPUTS}")
             logs.append(log)
     except (tf.errors.OpError, DecodeError, ValueError) as error:
         message = error.message if isinstance(error, tf.errors.OpError) else str(error)
-        raise ValueError(f"warmup: {path} is damaged ({message.splitlines()[0]}); re-export the model") from None
+        raise UserError(f"warmup: {path} is damaged ({message.splitlines()[0]}); re-export the model") from None
     if not logs:
-        raise ValueError(f"warmup: {path} holds no records; re-export the model")
+        raise UserError(f"warmup: {path} holds no records; re-export the model")
     return logs

@@ -35,6 +35,7 @@ import keras
 from keras_resnet_cifar.files import atomic_save, check_keras_file, check_weights_file, one_line, read_json, write_json
 from keras_resnet_cifar.training.divergence import check_not_diverged
 from keras_resnet_cifar.training.rundir import BACKUP, BEST_MODEL
+from keras_resnet_cifar.errors import UserError, UserFileNotFoundError
 
 STATE = "state.json"  # in RUN_DIR/backup/: the commit point of the last finished epoch
 
@@ -120,9 +121,9 @@ def load_state(run_dir, *, publish=True):
     try:
         state = read_json(path)
     except (ValueError, OSError, UnicodeDecodeError) as error:
-        raise ValueError(_unreadable(path, "resume state", error)) from None
+        raise UserError(_unreadable(path, "resume state", error)) from None
     if not isinstance(state, dict) or any(key not in state for key in _STATE_KEYS):
-        raise ValueError(_unreadable(path, "resume state", f"expected a JSON object with {', '.join(_STATE_KEYS)}"))
+        raise UserError(_unreadable(path, "resume state", f"expected a JSON object with {', '.join(_STATE_KEYS)}"))
     if publish:
         _check_files(run_dir, state)
         _publish_and_clean(run_dir, state)
@@ -137,14 +138,14 @@ def restore(model, run_dir, state):
     """
     path = os.path.join(os.fspath(run_dir), BACKUP, state["weights"])
     if not os.path.exists(path):
-        raise FileNotFoundError(f"resume: {path} is missing; pass --force to start the run over")
+        raise UserFileNotFoundError(f"resume: {path} is missing; pass --force to start the run over")
     model.optimizer.build(model.trainable_variables)
     try:
         model.load_weights(path)
     except (OSError, RuntimeError) as error:
-        raise ValueError(_unreadable(path, "checkpoint", error)) from None
+        raise UserError(_unreadable(path, "checkpoint", error)) from None
     except (ValueError, KeyError) as error:
-        raise ValueError(
+        raise UserError(
             f"resume: checkpoint {path} does not match the model built from the run's config "
             f"({one_line(error)!r}); pass --force to start over or use another --workdir") from None
 
@@ -156,7 +157,7 @@ def _check_files(run_dir, state):
     backup = os.path.join(os.fspath(run_dir), BACKUP)
     weights = os.path.join(backup, str(state["weights"]))
     if not os.path.exists(weights):
-        raise FileNotFoundError(f"resume: {weights} is missing; pass --force to start the run over")
+        raise UserFileNotFoundError(f"resume: {weights} is missing; pass --force to start the run over")
     check_weights_file(weights, "resume: the checkpoint", _NO_RESUME)
     candidate = state.get("best_file")
     if candidate and os.path.exists(os.path.join(backup, candidate)):

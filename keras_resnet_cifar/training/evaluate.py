@@ -13,6 +13,7 @@ from keras_resnet_cifar.data.loader import normalize_images
 from keras_resnet_cifar.data.sources import load_data
 from keras_resnet_cifar.files import write_json
 from keras_resnet_cifar.training.rundir import CLASS_NAMES, CONFUSION_FIGURE, HISTORY, HISTORY_FIGURE, Run
+from keras_resnet_cifar.errors import UserError
 
 
 def confusion_matrix(y_true, y_pred, num_classes):
@@ -32,11 +33,11 @@ def confusion_matrix(y_true, y_pred, num_classes):
     """
     y_true, y_pred = np.asarray(y_true, np.int64).ravel(), np.asarray(y_pred, np.int64).ravel()
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"confusion_matrix: received {y_true.size} true and {y_pred.size} predicted "
+        raise UserError(f"confusion_matrix: received {y_true.size} true and {y_pred.size} predicted "
                          "labels; pass one prediction per label")
     for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
         if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-            raise ValueError(f"confusion_matrix: {name} holds labels in [{labels.min()}, {labels.max()}]; "
+            raise UserError(f"confusion_matrix: {name} holds labels in [{labels.min()}, {labels.max()}]; "
                              f"accepted: 0 .. {num_classes - 1} (num_classes={num_classes})")
     return np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
@@ -91,7 +92,7 @@ def evaluate_model(model, split, class_names, *, batch_size=256, data_config=Non
     _check_compatible(model, split, num_classes)
     config = data_config or DataConfig()
     if len(split) == 0:
-        raise ValueError("split: received a split with 0 images; accepted: a non-empty split")
+        raise UserError("split: received a split with 0 images; accepted: a non-empty split")
     images = normalize_images(split.images, config)  # the test split fits in memory (10,000 images: 123 MB)
     tta = config.tta if tta is None else bool(tta)
     logits = predict_logits(model, images, batch_size=batch_size, tta=tta, translate=config.tta_translate)
@@ -165,16 +166,16 @@ def evaluate(path, *, data=None, data_changes=None, out_dir=None, batch_size=256
 def _check_compatible(model, split, num_classes):
     outputs = model.output_shape[-1]
     if outputs != num_classes:
-        raise ValueError(f"evaluate: the model outputs {outputs} classes but the data has {num_classes}; "
+        raise UserError(f"evaluate: the model outputs {outputs} classes but the data has {num_classes}; "
                          "evaluate it on the data it was trained on")
     expected, got = tuple(model.input_shape[1:]), tuple(split.images.shape[1:])
     if expected != got:
-        raise ValueError(f"evaluate: the model takes images {expected} but the data has {got}; "
+        raise UserError(f"evaluate: the model takes images {expected} but the data has {got}; "
                          "pass data of the model's input size")
 
 
 def check_classes(run, data):
     """Refuse `data` whose class names differ from those the `run` was trained on."""
     if os.path.isfile(run.path(CLASS_NAMES)) and list(run.class_names()) != list(data.class_names):
-        raise ValueError(f"{run.folder}: the data's classes {list(data.class_names)} differ from the run's "
+        raise UserError(f"{run.folder}: the data's classes {list(data.class_names)} differ from the run's "
                          f"{list(run.class_names())}; pass the data the model was trained on (--source)")

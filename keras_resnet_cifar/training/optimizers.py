@@ -26,6 +26,7 @@ accumulator and epsilon, Adadelta's rho and epsilon), is the table in `optimizer
 import keras
 
 from keras_resnet_cifar.optimizer_table import OPTIMIZER_TABLE
+from keras_resnet_cifar.errors import UserError
 
 _NO_DECAY = ["gamma", "beta", "bias"]  # BatchNorm scale/offset and biases
 
@@ -142,7 +143,7 @@ def make_optimizer(optim, *, learning_rate=None, ema=None, steps_per_epoch=None)
         options["momentum"] = optim.momentum
     if is_grouped(optim):  # sgd/sgdn only (OptimConfig refuses the group options with any other)
         if optim.whiten_bias_epochs is not None and not steps_per_epoch:
-            raise ValueError("optim.whiten_bias_epochs: the freezing step needs steps_per_epoch")
+            raise UserError("optim.whiten_bias_epochs: the freezing step needs steps_per_epoch")
         freeze = None if optim.whiten_bias_epochs is None else optim.whiten_bias_epochs * steps_per_epoch
         optimizer = GroupSGD(lr, decay=optim.gradient_decay(), bn_bias_lr_scale=optim.bn_bias_lr_scale,
                              freeze_bias_step=freeze, **options)

@@ -21,7 +21,7 @@ import shutil
 
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.constants import CIFAR10_CLASSES
-from keras_resnet_cifar.errors import DamagedFileError
+from keras_resnet_cifar.errors import DamagedFileError, UserError, UserFileExistsError, UserFileNotFoundError
 from keras_resnet_cifar.fields import resume_changes
 from keras_resnet_cifar.files import check_folder, read_json
 
@@ -68,10 +68,10 @@ class Run:
             return cls(path, os.path.join(path, BEST_MODEL))
         if os.path.isfile(path):
             if not path.endswith(".keras"):
-                raise ValueError(f"{path}: received a file that is not a .keras model; accepted: {_ACCEPTED}. "
+                raise UserError(f"{path}: received a file that is not a .keras model; accepted: {_ACCEPTED}. "
                                  "Weights-only or legacy files (.h5, .weights.h5) do not carry the architecture")
             return cls(os.path.dirname(os.path.abspath(path)), path)
-        raise FileNotFoundError(f"{path}: does not exist; accepted: {_ACCEPTED}")
+        raise UserFileNotFoundError(f"{path}: does not exist; accepted: {_ACCEPTED}")
 
     def path(self, name):
         """The path of the run's file `name` (one of this module's constants, e.g. `METRICS`)."""
@@ -86,7 +86,7 @@ class Run:
         """metrics.json of a finished run; FileNotFoundError (saying so) for an unfinished one."""
         path = self.path(METRICS)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: does not exist; accepted: a finished run folder (train writes "
+            raise UserFileNotFoundError(f"{path}: does not exist; accepted: a finished run folder (train writes "
                                     "metrics.json last)")
         return read_json(path, dict)
 
@@ -96,7 +96,7 @@ class Run:
         path = self.path(CLASS_NAMES)
         if not os.path.isfile(path):
             if num_classes not in (None, len(CIFAR10_CLASSES)):
-                raise FileNotFoundError(f"{path}: does not exist and the model has {num_classes} classes, not "
+                raise UserFileNotFoundError(f"{path}: does not exist and the model has {num_classes} classes, not "
                                         f"CIFAR-10's {len(CIFAR10_CLASSES)}; write a JSON list of {num_classes} "
                                         "names, in label order, there")
             if notes is not None:
@@ -105,7 +105,7 @@ class Run:
         names = read_json(path, list)
         if (num_classes is not None and len(names) != num_classes) or not all(
                 isinstance(name, str) and name for name in names):
-            raise ValueError(f"{path}: holds {len(names)} entries {names[:12]}; accepted: "
+            raise UserError(f"{path}: holds {len(names)} entries {names[:12]}; accepted: "
                              f"{num_classes or 'one per class,'} non-empty strings, in label order")
         return tuple(names)
 
@@ -122,7 +122,7 @@ class Run:
         from keras_resnet_cifar.model import load_model
 
         if not os.path.isfile(self.model_path):
-            raise FileNotFoundError(f"{self.model_path}: does not exist; accepted: {_ACCEPTED}. Did the training "
+            raise UserFileNotFoundError(f"{self.model_path}: does not exist; accepted: {_ACCEPTED}. Did the training "
                                     "run finish its first epoch?")
         try:
             return load_model(self.model_path, what, compile=False)  # checks the archive first
@@ -130,7 +130,7 @@ class Run:
             raise
         except Exception as error:  # Keras raises many types for a damaged or foreign file
             first = str(error).splitlines()[0] if str(error) else ""
-            raise ValueError(f"{self.model_path}: not a readable Keras model ({type(error).__name__}: {first}); "
+            raise UserError(f"{self.model_path}: not a readable Keras model ({type(error).__name__}: {first}); "
                              f"accepted: {_ACCEPTED}; fix: retrain, or restore the file") from None
 
 
@@ -167,7 +167,7 @@ def prepare(workdir, config, *, force=False):
     differences = resume_changes(type(config), read_json(config_path), config)  # fields' on_resume rules
     if differences:
         listed = "\n  ".join(differences)
-        raise FileExistsError(
+        raise UserFileExistsError(
             f"workdir {workdir!r} holds a run with a different config (saved -> requested):\n  {listed}\n"
             "Resume with the saved config, pass --force to delete that run and start over, "
             "or choose another --workdir.")

@@ -17,6 +17,7 @@ import keras
 
 import keras_resnet_cifar
 from keras_resnet_cifar.memory import available_bytes, check_fits
+from keras_resnet_cifar.errors import UserError
 
 
 def backend():
@@ -121,7 +122,7 @@ def make_strategy(name="auto"):
     """
     if backend() != "tensorflow":
         if name in ("mirrored", "multiworker"):
-            raise ValueError(f"strategy: received {name!r} on the {backend()} backend; accepted there: auto or "
+            raise UserError(f"strategy: received {name!r} on the {backend()} backend; accepted there: auto or "
                              f"one (one device); {name} is a tf.distribute strategy: run with "
                              f"KERAS_BACKEND=tensorflow (TensorFlow installed) or pass --strategy one")
         return SingleDevice()

@@ -29,6 +29,7 @@ rescales it); `min_lr` is rescaled alike.
 import math
 
 import keras
+from keras_resnet_cifar.errors import UserError
 
 PER_STEP = ("onecycle", "triangular")  # set by the optimizer at every step, not by EpochLR
 
@@ -103,7 +104,7 @@ def step_schedule(optim, steps_per_epoch):
     if optim.schedule not in PER_STEP:
         return None
     if not steps_per_epoch:
-        raise ValueError(f"schedule {optim.schedule!r} is set per step: pass steps_per_epoch")
+        raise UserError(f"schedule {optim.schedule!r} is set per step: pass steps_per_epoch")
     total = optim.epochs * steps_per_epoch
     if optim.schedule == "triangular":
         return Triangular(optim.keras_lr(), int(total * optim.lr_peak_fraction), total, optim.lr_start_factor,

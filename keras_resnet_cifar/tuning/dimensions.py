@@ -13,6 +13,7 @@ import numbers
 from keras_resnet_cifar.fields import flag_of, refuse
 from keras_resnet_cifar.optimizer_table import OPTIMIZERS
 from keras_resnet_cifar.spec import resolve_activation, resolve_block_order
+from keras_resnet_cifar.errors import UserError
 
 CHOICE, LOG_RANGE = "choice", "log_range"  # Dimension.kind
 
@@ -21,7 +22,7 @@ def _as_tuple(name, value):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         value = (value,)
     if not value:
-        raise ValueError(f"{name}: received an empty list; accepted: one value (fixed) or several (searched)")
+        raise UserError(f"{name}: received an empty list; accepted: one value (fixed) or several (searched)")
     return tuple(value)
 
 
@@ -30,7 +31,7 @@ def ints(name, value, minimum):
     items = _as_tuple(name, value)
     for item in items:
         if not isinstance(item, numbers.Integral) or isinstance(item, bool) or item < minimum:
-            raise ValueError(f"{name}: received {list(items)}; accepted: integers >= {minimum}")
+            raise UserError(f"{name}: received {list(items)}; accepted: integers >= {minimum}")
     return tuple(sorted({int(i) for i in items}))
 
 
@@ -39,7 +40,7 @@ def floats(name, value):
     items = _as_tuple(name, value)
     for item in items:
         if not isinstance(item, numbers.Real) or isinstance(item, bool) or item < 0:
-            raise ValueError(f"{name}: received {list(items)}; accepted: numbers >= 0")
+            raise UserError(f"{name}: received {list(items)}; accepted: numbers >= 0")
     return tuple(sorted({float(i) for i in items}))
 
 
@@ -50,7 +51,7 @@ def choices(name, value, resolve):
         try:
             canonical = resolve(item)
         except ValueError as error:
-            raise ValueError(f"{name}: {error}") from None
+            raise UserError(f"{name}: {error}") from None
         if canonical not in seen:
             seen.append(canonical)
     return tuple(seen)
@@ -64,7 +65,7 @@ def value_range(name, value, kind, positive=False, minimum=1):
            or (kind is int and not isinstance(v, numbers.Integral)) or not low_ok(v)]
     if len(items) > 2 or bad or items[0] > items[-1]:
         accepted = "numbers > 0" if positive else f"integers >= {minimum}"
-        raise ValueError(f"{name}: received {list(items)}; accepted: one value (fixed) or low high "
+        raise UserError(f"{name}: received {list(items)}; accepted: one value (fixed) or low high "
                          f"(searched, low <= high), {accepted}")
     return (kind(items[0]), kind(items[-1]))
 
@@ -80,7 +81,7 @@ def budget(name, value):
 def optimizer(name):
     """The lower-cased optimizer name, if `make_optimizer` accepts it."""
     if not isinstance(name, str) or name.lower() not in OPTIMIZERS:
-        raise ValueError(f"received {name!r}; accepted: {', '.join(OPTIMIZERS)}")
+        raise UserError(f"received {name!r}; accepted: {', '.join(OPTIMIZERS)}")
     return name.lower()
 
 
@@ -115,9 +116,9 @@ class Dimension:
 
     def __post_init__(self):
         if self.kind not in (CHOICE, LOG_RANGE):
-            raise ValueError(f"Dimension {self.name}: kind {self.kind!r}; accepted: {CHOICE!r}, {LOG_RANGE!r}")
+            raise UserError(f"Dimension {self.name}: kind {self.kind!r}; accepted: {CHOICE!r}, {LOG_RANGE!r}")
         if self.counted and not self.path.startswith("model."):
-            raise ValueError(f"Dimension {self.name}: counted with path {self.path!r}; accepted: a model setting")
+            raise UserError(f"Dimension {self.name}: counted with path {self.path!r}; accepted: a model setting")
 
     @property
     def setting(self):
@@ -143,7 +144,7 @@ class Dimension:
                 if not strict:
                     return None
                 example = ", ".join(map(str, sorted(set(value))[:2]))
-                raise ValueError(f"{self.name}: received per-stage {list(value)} in the training config; accepted: "
+                raise UserError(f"{self.name}: received per-stage {list(value)} in the training config; accepted: "
                                  f"one {self.name.replace('_', ' ')} for all stages when tuning (pass "
                                  f"{self.field}=({example}) to search it)")
             value = value[0]

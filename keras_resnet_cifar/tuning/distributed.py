@@ -7,6 +7,7 @@ tune --chief/--worker ID` sets them, binding the chief to 127.0.0.1 unless told 
 import contextlib
 import os
 import time
+from keras_resnet_cifar.errors import UserError, UserPermissionError
 
 ENVIRONMENT = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 
@@ -29,12 +30,12 @@ def role_environment(*, chief=False, worker=None, oracle_ip=None, oracle_port=No
         'worker'
     """
     if chief and worker:
-        raise ValueError(f"--chief and --worker: received both (worker {worker!r}); accepted: one of them")
+        raise UserError(f"--chief and --worker: received both (worker {worker!r}); accepted: one of them")
     if not (chief or worker) and (oracle_ip or oracle_port):
-        raise ValueError("--oracle-ip/--oracle-port: received without --chief or --worker ID; accepted: "
+        raise UserError("--oracle-ip/--oracle-port: received without --chief or --worker ID; accepted: "
                          "with one of them")
     if worker and "chief" in worker:
-        raise ValueError(f"--worker: received {worker!r}; accepted: an id without 'chief' (Keras Tuner "
+        raise UserError(f"--worker: received {worker!r}; accepted: an id without 'chief' (Keras Tuner "
                          "reads such ids as the chief), e.g. gpu0")
     saved = {name: os.environ.get(name) for name in ENVIRONMENT}
     try:
@@ -57,7 +58,7 @@ def role():
         return "standalone"
     missing = [v for v in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(v)]
     if missing:
-        raise ValueError(f"distributed search: KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} not; "
+        raise UserError(f"distributed search: KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} not; "
                          "accepted: all three variables, or --chief / --worker ID with --oracle-port")
     return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
 
@@ -85,7 +86,7 @@ def serve_oracle(oracle, poll=0.5):
     except RuntimeError:
         bound = 0
     if not bound:
-        raise PermissionError(f"--oracle-port: cannot listen on {address} (in use, or not an address of this "
+        raise UserPermissionError(f"--oracle-port: cannot listen on {address} (in use, or not an address of this "
                               "host); accepted: a free port and a local address (--oracle-ip, --oracle-port)")
     server.start()
     print(f"tune: chief serving the oracle on {address}; start the workers (--worker ID)", flush=True)

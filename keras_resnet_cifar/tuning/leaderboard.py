@@ -15,6 +15,7 @@ import os
 
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.files import atomic_save, read_json, write_json, write_text
+from keras_resnet_cifar.errors import UserError, UserFileNotFoundError
 
 DIVERGED = "diverged"  # a trial metric: 1.0 when its loss became NaN/inf (left out of the ranking)
 COLUMNS = ("rank", "trial", "blocks", "channels", "trainable_params", "macs", "val_accuracy", "epochs", "seconds")
@@ -136,12 +137,12 @@ def best_config(path):
     path = os.fspath(path)
     file = os.path.join(path, "best.json") if os.path.isdir(path) else path
     if not os.path.exists(file):
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"--from-tuner: received {path!r}, which has no best.json; accepted: a tuner project directory "
             "(tuner/<project>) after at least one completed trial, or its best.json. Run `keras-resnet-cifar tune` first")
     best = read_json(file)
     if "config" not in best:
-        raise ValueError(f"{file}: no 'config' entry; accepted: a best.json written by `keras-resnet-cifar tune`")
+        raise UserError(f"{file}: no 'config' entry; accepted: a best.json written by `keras-resnet-cifar tune`")
     return TrainConfig.from_dict(best["config"])
 
 

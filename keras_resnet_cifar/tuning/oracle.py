@@ -18,6 +18,7 @@ import numpy as np
 
 from keras_resnet_cifar.tuning.hypermodel import space_hyperparameters
 from keras_resnet_cifar.tuning.space import SearchSpace
+from keras_resnet_cifar.errors import UserTypeError
 
 MAX_DRAWS = 100_000  # draws per proposal (~5 s) before the feasible share counts as too small
 
@@ -27,7 +28,7 @@ class _Feasible:
 
     def _setup_feasible(self, space, max_draws):
         if not isinstance(space, SearchSpace):
-            raise TypeError(f"space: received {type(space).__name__}; accepted: a SearchSpace")
+            raise UserTypeError(f"space: received {type(space).__name__}; accepted: a SearchSpace")
         self.space = space
         self.max_draws = max_draws
         self.rejected = 0

@@ -29,6 +29,7 @@ from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
 from keras_resnet_cifar.tuning.oracle import ORACLES
 from keras_resnet_cifar.tuning.settings import (DEFAULT_DIRECTORY, DEFAULT_FACTOR, DEFAULT_MAX_TRIALS, DEFAULT_PROJECT,
                                                 OTHER_EPOCHS, TUNERS)
+from keras_resnet_cifar.errors import UserError, UserFileExistsError
 
 DIVERGED = leaderboard.DIVERGED  # metric set to 1.0 on a trial whose loss became NaN/inf
 WORST_VAL_ACCURACY = 0.0  # the objective such a trial reports
@@ -58,10 +59,10 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
         >>> summary = run_search(TrainConfig(), SearchSpace.create(), tuner="random", max_trials=5, epochs=2)
     """
     if tuner not in ORACLES:
-        raise ValueError(f"tuner: received {tuner!r}; accepted: {', '.join(TUNERS)}")
+        raise UserError(f"tuner: received {tuner!r}; accepted: {', '.join(TUNERS)}")
     for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1), ("factor", factor, 2)):
         if value is not None and (not isinstance(value, int) or value < low):
-            raise ValueError(f"{name}: received {value!r}; accepted: an integer >= {low}")
+            raise UserError(f"{name}: received {value!r}; accepted: an integer >= {low}")
     who = role()
     if max_trials is None and tuner != "hyperband":
         max_trials = DEFAULT_MAX_TRIALS
@@ -71,7 +72,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
               "objective": "val_accuracy", "seed": config.seed}
     described = {"space": space.describe(), "search": search, "training": trial_config.to_dict()}
     if who == "worker" and overwrite:
-        raise ValueError("--overwrite: received on a worker; accepted: on the chief only (workers join its search)")
+        raise UserError("--overwrite: received on a worker; accepted: on the chief only (workers join its search)")
     check_folder(project_dir, "--directory", "the search's results (directory/project)")
     # One process per project (a standalone search, or the chief), its lock beside it (--overwrite deletes the
     # project folder); each worker holds its own id's. Taken first: a second process is refused before it reads
@@ -87,7 +88,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
             if data is None:
                 data = load_data(trial_config.data, seed=trial_config.seed, verbose=trial_config.verbose > 0)
             if len(data.val.labels) == 0:
-                raise ValueError("val_fraction: received 0 (no validation split); accepted: a fraction in (0, 1): "
+                raise UserError("val_fraction: received 0 (no validation split); accepted: a fraction in (0, 1): "
                                  "trials are ranked on validation accuracy, never on test (--val-fraction)")
             check_data(trial_config, data)
         oracle = _make_oracle(tuner, space, max_trials, epochs, factor, config.seed)
@@ -244,7 +245,7 @@ def _check_resume(project_dir, described, config_class):
     _check_readable_state(project_dir)
     stored_path = os.path.join(project_dir, "space.json")
     if not os.path.exists(stored_path):
-        raise FileExistsError(f"{project_dir}: a Keras Tuner project without space.json (not made by "
+        raise UserFileExistsError(f"{project_dir}: a Keras Tuner project without space.json (not made by "
                               "`keras-resnet-cifar tune`); accepted: --overwrite to start over, or another --project")
     stored = read_json(stored_path)
     differences = config_diff({"space": _with_added_dimensions(stored.get("space"), described["space"]),
@@ -252,7 +253,7 @@ def _check_resume(project_dir, described, config_class):
                               {"space": described["space"], "search": described["search"]})
     differences += resume_changes(config_class, stored.get("training", {}), described["training"], "training.")
     if differences:
-        raise FileExistsError(
+        raise UserFileExistsError(
             f"{project_dir}: received a search that differs from the one stored there, so it cannot resume:\n  "
             + "\n  ".join(differences)
             + "\naccepted: the same space and settings; fix: rerun with the stored ones, --overwrite, or another --project")
@@ -281,5 +282,5 @@ def _check_readable_state(project_dir):
             if isinstance(state, dict):
                 continue
             problem = f"{path}: holds a JSON {type(state).__name__}, not an object"
-        raise ValueError(f"{problem.split('; fix')[0]}; this search's saved state is corrupt, so it cannot resume. "
+        raise UserError(f"{problem.split('; fix')[0]}; this search's saved state is corrupt, so it cannot resume. "
                          "Fix: restore the file, or pass --overwrite to start the search over (or another --project)")

@@ -7,6 +7,7 @@ makes is written (and tested) once, in this module.
 import dataclasses
 
 from keras_resnet_cifar.config import TrainConfig
+from keras_resnet_cifar.errors import UserError
 
 TUNERS = ("hyperband", "bayesian", "random")  # oracle.ORACLES has one feasible oracle for each
 DEFAULT_EPOCHS = {"hyperband": 9}  # epochs per trial when not given (hyperband: the most a trial gets)
@@ -49,7 +50,7 @@ def resolve_settings(config, *, tuner="hyperband", epochs=None, val_fraction=Non
     notes = []
     if config.data.val_fraction == 0:
         if val_fraction == 0:  # asked for: refused, never rewritten
-            raise ValueError("--val-fraction: received 0; accepted: a fraction in (0, 1), e.g. 0.1: trials are "
+            raise UserError("--val-fraction: received 0; accepted: a fraction in (0, 1), e.g. 0.1: trials are "
                              "ranked on validation accuracy, which needs held-out training images (the test split "
                              "is never used to choose)")
         config = config.replace(data={"val_fraction": SEARCH_VAL_FRACTION})

@@ -15,6 +15,7 @@ from keras_resnet_cifar.params import count_network
 from keras_resnet_cifar.spec import ResNetSpec
 from keras_resnet_cifar.tuning import dimensions
 from keras_resnet_cifar.tuning.dimensions import budget as _budget, ints as _ints, value_range as _range
+from keras_resnet_cifar.errors import UserError, UserTypeError
 
 DEFAULT_WIDTHS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 DEFAULT_MAX_PARAMS = 5_000_000  # the study's trainable-parameter budget
@@ -75,7 +76,7 @@ class SearchSpace:
         rows = dimensions.DIMENSIONS
         unknown = sorted(set(given) - {d.field for d in rows})
         if unknown:
-            raise TypeError(f"SearchSpace.create: received unknown dimensions {unknown}; accepted: "
+            raise UserTypeError(f"SearchSpace.create: received unknown dimensions {unknown}; accepted: "
                             f"{', '.join(d.field for d in rows)}")
         convpool = model.stage_kind == "convpool"
         stages = (len(model.blocks),) if stages is None else stages
@@ -196,7 +197,7 @@ class SearchSpace:
         if self.is_feasible(values):
             return
         arch = self.architecture(values)
-        raise ValueError(
+        raise UserError(
             f"budget: received max_params={self.max_params:,}" + (f", max_macs={self.max_macs:,}" if self.max_macs else "")
             + f", below the smallest model in the search space (blocks {arch['blocks']}, channels {arch['channels']}, "
             f"block order {arch['block_order']!r}: {params:,} trainable parameters, {macs:,} MACs); accepted: "
@@ -208,7 +209,7 @@ class SearchSpace:
         explicit = default is not None
         wanted = dict(default) if explicit else {}
         if set(wanted) - {*_SHAPE, *(d.name for d in rows)} or (explicit and not set(_SHAPE) <= set(wanted)):
-            raise ValueError(f"default: received {wanted}; accepted: a dict with 'blocks' and 'channels' lists and "
+            raise UserError(f"default: received {wanted}; accepted: a dict with 'blocks' and 'channels' lists and "
                              f"optionally {', '.join(d.name for d in rows)}")
         blocks = list(wanted.get("blocks", config.model.blocks))
         channels = list(wanted.get("channels", config.model.channels))
@@ -231,7 +232,7 @@ class SearchSpace:
         if not explicit:  # the training config's model does not fit: start from the smallest one
             return {**small, **others}
         arch = self.architecture(small)
-        raise ValueError(
+        raise UserError(
             f"default: received blocks {blocks}, channels {channels}: {problem}; accepted: a default inside the "
             f"search space and the budget, e.g. the smallest model blocks {arch['blocks']}, channels "
             f"{arch['channels']} ({params:,} parameters). Fix: choose a smaller default, or raise the budget")
