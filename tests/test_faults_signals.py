@@ -252,3 +252,35 @@ def test_signal_mid_epoch_resumes_to_the_same_end_on_jax():
     result = subprocess.run([sys.executable, "-c", _ON_JAX, ROOT], capture_output=True, text=True, env=env,
                             timeout=600, cwd=ROOT)
     assert result.returncode == 0 and "same end" in result.stdout, result.stderr[-4000:]
+
+
+# A main thread blocked in native code holding the GIL (ctypes.PyDLL keeps it): no Python handler ever runs,
+# as in a worker waiting inside TensorFlow's C++ for a peer. pthread_cond_wait never returns on a signal.
+BLOCKED = """
+import ctypes, sys
+from keras_resnet_cifar.signals import stop_requests
+libc = ctypes.PyDLL(None)
+mutex, cond = ctypes.create_string_buffer(64), ctypes.create_string_buffer(64)  # the zero initializers
+with stop_requests() as stop:
+    libc.pthread_mutex_lock(mutex)
+    print("blocked", flush=True)
+    libc.pthread_cond_wait(cond, mutex)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pthread_cond_wait via the C library's ctypes name")
+def test_a_second_signal_ends_a_process_blocked_in_native_code():
+    child = subprocess.Popen([sys.executable, "-c", BLOCKED], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "blocked\n", child.stderr.read()
+        child.send_signal(signal.SIGTERM)
+        with pytest.raises(subprocess.TimeoutExpired):  # the first asks for a graceful stop: it does not kill
+            child.wait(timeout=1)
+        started = time.monotonic()
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=10) == -signal.SIGTERM
+        assert time.monotonic() - started < 5
+    finally:
+        child.kill()
+        child.communicate()
