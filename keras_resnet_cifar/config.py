@@ -31,6 +31,7 @@ PAD_MODES = ("zeros", "reflect")
 PRECISIONS = ("auto", "on", "off", "bf16")
 SWITCHES = ("auto", "on", "off")
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
+MUON_OPTIONS = ("muon_lr", "muon_momentum", "muon_ns_steps")  # OptimConfig fields only optimizer "muon" reads
 
 _NON_NEGATIVE = Real("a number >= 0", lambda v: v >= 0)
 _FRACTION = Real("a number in [0, 1)", lambda v: 0 <= v < 1)
@@ -88,6 +89,9 @@ class DataConfig(Config):
                                       "horizontal mirror's")
     tta_translate: int = option(0, Int(0), "test-time augmentation: also average the views shifted by +-N pixels "
                                 "both ways (reflect padding), half the weight for the shifts (airbench: 1)")
+    tta_share: float = option(1.0, Real("a number in (0, 1]", lambda v: 0 < v <= 1), "test-time augmentation: "
+                              "only this share of the test images, the least confident first (smallest margin "
+                              "between the top two logits of the plain view), gets the extra views; 1: all")
     augment: AugmentConfig = section(AugmentConfig, "augmentation")
 
     def pixel_affine(self):
@@ -129,6 +133,12 @@ class OptimConfig(Config):
     whiten_bias_epochs: int | None = option(None, Optional(Int(0)), "sgd/sgdn: train the whitening stem's bias "
                                             "for the first N epochs only, then freeze it (airbench: 3; "
                                             "none: all epochs)")
+    muon_lr: float = option(0.24, Real("a number > 0", lambda v: v > 0), "muon: the conv kernels' rate (the "
+                            "orthogonalised step's size, whatever the batch or the loss's scale); the schedule "
+                            "scales it as it scales lr (airbench94_muon: 0.24)")
+    muon_momentum: float = option(0.6, _FRACTION, "muon: the conv kernels' Nesterov momentum (airbench94_muon: "
+                                  "0.6; momentum is the other variables')")
+    muon_ns_steps: int = option(3, Int(1, 10), "muon: Newton-Schulz iterations per step (airbench94_muon: 3)")
     lookahead_every: int = option(0, Int(0), "lookahead every N steps (airbench: 5; 0: off): average = a * "
                                   "average + (1 - a) * weights, then weights = average, a = 0.95**N * (step / "
                                   "total)**3, every N steps and at the end of each epoch")
@@ -164,6 +174,17 @@ class OptimConfig(Config):
                 raise UserError(f"optim.{name}: set with optimizer {self.optimizer!r}; accepted: optimizer "
                                  f"{' or '.join(MOMENTUM_OPTIMIZERS)}, or {name} left at its default "
                                  f"(--{name.replace('_', '-')}, --optimizer)")
+        if self.optimizer != "muon":
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            for name in MUON_OPTIONS:
+                if getattr(self, name) != defaults[name]:
+                    raise UserError(f"optim.{name}: set with optimizer {self.optimizer!r}; accepted: optimizer "
+                                    f"'muon', or {name} left at its default (--{name.replace('_', '-')}, "
+                                    "--optimizer)")
+        if self.optimizer == "muon" and self.decoupled_weight_decay:
+            raise UserError("optim.decoupled_weight_decay: received true with optimizer 'muon', which normalises "
+                            "its conv kernels instead of decaying them and decays the rest in PyTorch's coupled "
+                            "form; accepted: false (drop --decoupled-weight-decay, or --optimizer sgdn/adamw)")
         if self.reference_batch is not None and self.decoupled_weight_decay:
             raise UserError("optim.decoupled_weight_decay: received true with reference_batch set, whose weight "
                              "decay is PyTorch's coupled one; accepted: one of the two (--decoupled-weight-decay, "
@@ -202,8 +223,12 @@ class OptimConfig(Config):
     def gradient_decay(self):
         """With `reference_batch`: the coefficient c of the coupled decay g + c * w added in the optimizer
         to every trainable variable (weight_decay / lr: the decay per step is then weight_decay * batch /
-        (N * (1 + 1 / (1 - momentum))) whatever the batch); else 0 (decay is the model's L2 or Keras's)."""
-        return self.weight_decay / self.lr if self.reference_batch is not None else 0.0
+        (N * (1 + 1 / (1 - momentum))) whatever the batch); with optimizer "muon" alone, weight_decay (PyTorch's
+        coupled form, on the variables SGD steps; the conv kernels take none); else 0 (decay is the model's L2
+        or Keras's)."""
+        if self.reference_batch is not None:
+            return self.weight_decay / self.lr
+        return self.weight_decay if self.optimizer == "muon" else 0.0
 
 
 @dataclasses.dataclass(frozen=True)

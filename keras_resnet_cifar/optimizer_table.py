@@ -8,18 +8,22 @@ import dataclasses
 from keras_resnet_cifar.errors import UserError
 
 
+PACKAGE_OPTIMIZERS = "keras_resnet_cifar.training.optimizers"  # the module of the package's own optimizer classes
+
+
 @dataclasses.dataclass(frozen=True)
 class OptimizerKind:
     """One optimizer: how it is built and what it keeps.
 
     Args:
-        keras_class: the class in `keras.optimizers`.
+        keras_class: the class in `module`.
         options: constructor keywords, PyTorch's defaults where Keras's differ (so `--lr` means what it
             meant in the study).
         slots: variables the optimizer keeps per weight (a momentum slot only while momentum > 0).
         momentum: whether it takes `OptimConfig.momentum` (and may use parameter groups, `GroupSGD`).
         decoupled: whether its weight decay is always in the optimizer (w -= lr * wd * w).
         description: one line for the README and --help.
+        module: where `keras_class` lives: Keras's optimizers, or this package's (training/optimizers.py).
     """
 
     keras_class: str
@@ -28,6 +32,7 @@ class OptimizerKind:
     momentum: bool = False
     decoupled: bool = False
     description: str = ""
+    module: str = "keras.optimizers"
 
 
 OPTIMIZER_TABLE = {
@@ -40,6 +45,9 @@ OPTIMIZER_TABLE = {
                               description="Adadelta, PyTorch's rho and epsilon"),
     "adam": OptimizerKind("Adam", {"epsilon": 1e-8}, 2, description="Adam"),
     "adamw": OptimizerKind("AdamW", {"epsilon": 1e-8}, 2, decoupled=True, description="Adam, decoupled weight decay"),
+    "muon": OptimizerKind("ConvMuon", {"nesterov": True}, 1, momentum=True, module=PACKAGE_OPTIMIZERS,
+                          description="Muon on conv kernels (each flattened to a matrix and orthogonalised by "
+                                      "Newton-Schulz, airbench94_muon's), sgdn with its groups on the rest"),
 }
 OPTIMIZERS = tuple(OPTIMIZER_TABLE)  # the accepted names, in the table's order
 MOMENTUM_OPTIMIZERS = tuple(name for name, kind in OPTIMIZER_TABLE.items() if kind.momentum)
@@ -60,7 +68,7 @@ def slots(name, momentum=0.9):
 
 def optimizer_markdown():
     """The Markdown table of `OPTIMIZER_TABLE` that README.md shows (a test keeps the two equal)."""
-    rows = [f"| {name} | {kind.description} | `keras.optimizers.{kind.keras_class}` | "
+    rows = [f"| {name} | {kind.description} | `{kind.module}.{kind.keras_class}` | "
             f"{', '.join(f'{k}={v}' for k, v in kind.options.items())} | {kind.slots}"
             f"{' (0 at momentum 0)' if kind.momentum else ''} |"
             for name, kind in OPTIMIZER_TABLE.items()]

@@ -206,17 +206,21 @@ def test_jax_checkpoint_loads_and_exports_on_tensorflow(straight_run, interrupte
     assert (served["class_ids"].numpy().ravel() == logits.argmax(1)).all()
 
 
-def test_fast_recipe_trains_on_jax(jax_python, image_folder):
+@pytest.mark.parametrize("minutes", [5, 10])
+def test_fast_recipe_trains_on_jax(jax_python, image_folder, minutes):
     """The fast recipe (whitening stem, GroupSGD, triangular schedule, alternating flips, reflect translation,
-    lookahead, six-view TTA) resolves to a config that `train` runs on JAX without TensorFlow."""
-    workdir = image_folder.parent / "fast"
-    output = run(jax_python, CLI, "train", "--recipe", "fast", "--minutes", "5", "--channels", "4", "8", "8",
+    lookahead, six-view TTA; the 10-minute tier: ConvMuon, a linear decay) resolves to a config that `train`
+    runs on JAX without TensorFlow."""
+    workdir = image_folder.parent / f"fast{minutes}"
+    output = run(jax_python, CLI, "train", "--recipe", "fast", "--minutes", str(minutes), "--channels", "4", "8", "8",
                  "--epochs", "2", "--batch-size", "24", "--whiten-bias-epochs", "1", "--data", image_folder,
                  "--workdir", workdir, "--quiet")
     assert "test accuracy" in output
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert metrics["backend"] == "jax" and metrics["epochs"] == 2 and metrics["tta_translate"] == 1
     config = json.loads((workdir / "config.json").read_text())
-    assert config["model"]["stem"] == "whiten" and config["optim"]["lookahead_every"] == 5
+    assert config["model"]["stem"] == "whiten"
+    assert (config["optim"]["optimizer"], config["optim"]["lookahead_every"]) == (
+        ("sgdn", 5) if minutes == 5 else ("muon", 0))
     rows = list(csv.DictReader(open(workdir / "history.csv")))
     assert all(np.isfinite(float(r["loss"])) for r in rows)

@@ -81,6 +81,22 @@ def test_tta_translate_averages_mirrored_shifted_views_with_reflect_padding():
     np.testing.assert_allclose(predict_logits(model, x, translate=1), plain, rtol=1e-5, atol=1e-5)
 
 
+def test_tta_share_augments_only_the_least_confident_images():
+    from keras_resnet_cifar.training.evaluate import predict_logits
+
+    x = np.random.default_rng(1).random((10, 32, 32, 3)).astype("float32")
+    model = _flip_sensitive_model()
+    plain, full = predict_logits(model, x), predict_logits(model, x, tta=True, translate=1)
+    margins = np.abs(plain[:, 0] - plain[:, 1])  # two classes: the margin of the top two logits
+    doubtful = np.argsort(margins)[:3]
+    partial = predict_logits(model, x, tta=True, translate=1, share=0.3)
+    for i in range(len(x)):
+        np.testing.assert_allclose(partial[i], full[i] if i in doubtful else plain[i], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(predict_logits(model, x, tta=True, translate=1, share=1.0), full, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"data.tta_share: received 0.0; accepted: a number in \(0, 1\]"):
+        DataConfig(tta_share=0.0)
+
+
 def test_evaluate_model_reports_the_tta_loss():
     from keras_resnet_cifar.data import Split
     from keras_resnet_cifar.training.evaluate import evaluate_model

@@ -43,8 +43,9 @@ def add_config_args(parser, *, sections=None, skip=(), base=True, config_class=T
                                                                   "base; flags given win")
         parser.add_argument("--recipe", choices=sorted(RECIPES), help="a named recipe on top of the base (fast: "
                             "high accuracy per CPU-minute, see recipes.py); flags given win")
-        parser.add_argument("--minutes", type=int, help="the recipe's time budget on our 2-core CPU (fast: 15 or 60; "
-                            "default 15)")
+        parser.add_argument("--minutes", type=int, help="the recipe's time budget on our 2-core CPU ("
+                            + "; ".join(f"{name}: {', '.join(map(str, sorted(tiers)))}" for name, tiers in RECIPES.items())
+                            + "; default 15)")
     groups = {}
     for path, f in walk(config_class):
         if (sections is not None and path not in sections) or f.name in skip or not f.metadata["cli"]:
