@@ -177,12 +177,12 @@ def test_every_help_line_shows_its_field_default_which_the_flag_parses_back():
         assert config == TrainConfig(), f"{f.name}: --help shows {shown!r}, which is not the default"
 
 
-def test_the_readme_block_order_table_is_the_one_the_spec_renders():
-    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8") as handle:
-        readme = handle.read()
+def test_the_docs_block_order_table_is_the_one_the_spec_renders():
+    with open(os.path.join(os.path.dirname(__file__), "..", "docs", "model.md"), encoding="utf-8") as handle:
+        page = handle.read()
     table = block_order_table()
-    assert table in readme
-    assert readme.count("| order | name | unit |") == 1
+    assert table in page
+    assert page.count("| order | name | unit |") == 1
     # --help describes each ordering from the same table
     help_line = _config_actions()["config:model.block_order"].help
     for row in table.splitlines()[2:]:

@@ -53,12 +53,12 @@ def test_group_options_need_a_momentum_optimizer_of_the_table():
                 OptimConfig(optimizer=name, bn_bias_lr_scale=4.0)
 
 
-def test_the_readme_optimizer_table_is_the_one_the_table_renders():
+def test_the_docs_optimizer_table_is_the_one_the_table_renders():
     import os
 
     from keras_resnet_cifar.optimizer_table import optimizer_markdown
 
-    with open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8") as handle:
-        readme = handle.read()
-    assert optimizer_markdown() in readme
+    with open(os.path.join(os.path.dirname(__file__), "..", "docs", "training.md"), encoding="utf-8") as handle:
+        page = handle.read()
+    assert optimizer_markdown() in page
     assert all(f"| {name} |" in optimizer_markdown() for name in OPTIMIZERS)
