@@ -1,6 +1,7 @@
-"""Real CIFAR-10 (the JPEG copy) on this CPU: a small network for a few epochs; test accuracy and wall time.
+"""Real CIFAR-10 (the official archive by default) on this CPU: a small network for a few epochs; test accuracy
+and wall time.
 
-    python benchmarks/cifar_quick.py --data ../shared/data/cifar10-jpeg.tar.gz
+    python benchmarks/cifar_quick.py --data ../shared/data/cifar10-png.tar.gz
 
 It trains with the package's own `train` (validation split 10%, best checkpoint chosen on
 validation, evaluated on test) and prints one JSON line with the figures. Goal on our
@@ -22,7 +23,7 @@ import time
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                                                       "cifar10-jpeg.tar.gz"))
+                                                       "cifar10-png.tar.gz"))
     parser.add_argument("--blocks", type=int, nargs="+", default=[1, 1, 1, 1])
     parser.add_argument("--channels", type=int, nargs="+", default=[32, 64, 128, 256])
     parser.add_argument("--epochs", type=int, default=5)

@@ -17,7 +17,11 @@
 #
 # The GPU machine has JAX but neither TensorFlow nor Keras: keras and its small dependencies
 # travel as wheels in .carry/wheels; those whose module is missing are installed with pip
-# --no-index --target, then PYTHONPATH (never a second copy of one already there); the archive as .carry/cifar10-jpeg.tar.gz (.carry/ is ignored by git). With the
+# --no-index --target, then PYTHONPATH (never a second copy of one already there); the archive as .carry/cifar10-jpeg.tar.gz (.carry/ is ignored by git).
+# Data: the JPEG copy, because a device call carries at most 64 MiB and the official archive
+# (../shared/data/cifar10-png.tar.gz) is 134 MB: its accuracies (and time to TARGET) are the JPEG copy's, about
+# 3.5 points under the official data's at the fast recipe's budget, not comparable with published figures;
+# set DATA to an official archive on a machine that has one. With the
 # device tool: carry [".carry"], command
 #   benchmarks/gpu_repro.sh /tmp/r; tar czf $OUT/results.tgz -C /tmp/r .; cp /tmp/r/summary.txt $OUT/
 # (only 8 files come back from $OUT, hence the tarball).

@@ -72,7 +72,7 @@ class DataConfig(Config):
     PATH: ClassVar[str] = "data"
 
     source: str = option("tfds", Text(), "tfds, an image-folder tree ROOT/{train,test}/<class>/*.png|jpg, a "
-                         ".tar.gz/.zip of one (e.g. ../shared/data/cifar10-jpeg.tar.gz), or cifar-10-python.tar.gz",
+                         ".tar.gz/.zip of one (e.g. ../shared/data/cifar10-png.tar.gz), or cifar-10-python.tar.gz",
                          aliases=("--data",))
     data_dir: str | None = option(None, Optional(Text()), "tfds data_dir, or the cache for extracted archives; "
                                   "none: ~/.cache/keras_resnet_cifar")

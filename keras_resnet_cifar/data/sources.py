@@ -13,7 +13,7 @@ from keras_resnet_cifar.errors import UserError, UserFileNotFoundError, UserType
 
 _TFDS_HOST = ("www.cs.toronto.edu", 443)  # where tfds's cifar10 builder downloads from
 OFFLINE_SOURCES = ("an image-folder tree ROOT/{train,test}/<class>/*.png|jpg, a .tar.gz/.zip of one "
-                   "(e.g. --data ../shared/data/cifar10-jpeg.tar.gz), or the official cifar-10-python.tar.gz")
+                   "(e.g. --data ../shared/data/cifar10-png.tar.gz), or the official cifar-10-python.tar.gz")
 
 
 def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None, val_subset=None, seed=0,
@@ -36,7 +36,7 @@ def load_data(data="tfds", *, data_dir=None, val_fraction=0.1, train_subset=None
         verbose: print the counts per split and class.
 
     Example:
-        >>> data = load_data("../shared/data/cifar10-jpeg.tar.gz")
+        >>> data = load_data("../shared/data/cifar10-png.tar.gz")
         >>> len(data.train), len(data.val), len(data.test), data.class_names[0]
         (45000, 5000, 10000, 'airplane')
     """
