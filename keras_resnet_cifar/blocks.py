@@ -3,7 +3,7 @@
 Each unit is a plain function `x -> x` that names its layers `{name}_conv1`,
 `{name}_bn1`, `{name}_act1`, ..., `{name}_add`, and `{name}_shortcut_conv/bn`
 when it projects. The layers of each ordering (a..e) are the table
-`spec.BLOCK_ORDERS`, which README.md and `--help` show.
+`spec.BLOCK_ORDERS`, which docs/model.md and `--help` show.
 
 The shortcut s is the identity, or a projection (skip_kernel conv + BN) when the
 stride or the width changes; in (e) it projects the pre-activated input, as in

@@ -22,7 +22,7 @@ class OptimizerKind:
         slots: variables the optimizer keeps per weight (a momentum slot only while momentum > 0).
         momentum: whether it takes `OptimConfig.momentum` (and may use parameter groups, `GroupSGD`).
         decoupled: whether its weight decay is always in the optimizer (w -= lr * wd * w).
-        description: one line for the README and --help.
+        description: one line for docs/training.md's table and --help.
         module: where `keras_class` lives: Keras's optimizers, or this package's (training/optimizers.py).
     """
 
@@ -67,7 +67,7 @@ def slots(name, momentum=0.9):
 
 
 def optimizer_markdown():
-    """The Markdown table of `OPTIMIZER_TABLE` that README.md shows (a test keeps the two equal)."""
+    """The Markdown table of `OPTIMIZER_TABLE` that docs/training.md shows (a test keeps the two equal)."""
     rows = [f"| {name} | {kind.description} | `{kind.module}.{kind.keras_class}` | "
             f"{', '.join(f'{k}={v}' for k, v in kind.options.items())} | {kind.slots}"
             f"{' (0 at momentum 0)' if kind.momentum else ''} |"

@@ -25,7 +25,7 @@ class BlockOrder:
 
 
 # The orderings of He et al. 2016, "Identity Mappings", Fig. 4, by letter: the one table that the check,
-# `--help`, the builder's docs and the README table (`block_order_table()`) read.
+# `--help`, the builder's docs and the table in docs/model.md (`block_order_table()`) read.
 BLOCK_ORDERS = {
     "a": BlockOrder("original", "conv-BN-act-conv-BN, add, act"),
     "b": BlockOrder("bn_after_add", "conv-BN-act-conv, add, BN, act"),
@@ -76,7 +76,7 @@ class _Odd(Int):
 
 
 def block_order_table():
-    """The Markdown table of `BLOCK_ORDERS` that README.md shows (a test keeps the two equal)."""
+    """The Markdown table of `BLOCK_ORDERS` that docs/model.md shows (a test keeps the two equal)."""
     rows = [f"| {k} | {o.alias} | {o.unit}{'; ' + o.description if o.description else ''} |"
             for k, o in BLOCK_ORDERS.items()]
     return "\n".join(["| order | name | unit |", "|---|---|---|", *rows])

@@ -132,7 +132,7 @@ class RestClient:
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise ServingError(f"cannot reach {self.url}: {reason}; is TF Serving running "
-                               "(see README, 'Export and serving')?") from None
+                               "(see docs/serving.md)?") from None
         return parse_rest_response(body)
 
 

@@ -117,7 +117,7 @@ def write_models_config(base):
     """Add every model folder under `base` to `base/models.config` (a model_config_list text proto).
 
     Entries already there are kept as they are (edit them freely); new models get
-    base_path "/models/NAME" (the container path of the README's `docker run`) and serve
+    base_path "/models/NAME" (the container path of docs/serving.md's `docker run`) and serve
     all their versions. Returns the file's path.
 
     Example:
