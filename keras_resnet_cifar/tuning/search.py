@@ -225,7 +225,10 @@ def _progress_line(space, trial, metrics, tuner_id, max_trials):
 @contextlib.contextmanager
 def _quiet_retracing():
     # Every trial is a new model, so TensorFlow's "triggered tf.function retracing" warning is
-    # expected; it would break the one line per trial. TensorFlow: lazily, not needed on the JAX path.
+    # expected; it would break the one line per trial. Another backend has no TensorFlow (and no tf.function).
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
     import tensorflow as tf
 
     logger = tf.get_logger()
