@@ -81,6 +81,23 @@ def test_evaluate_a_keras_file_writes_results_and_checks_classes(tmp_path):
         evaluate(str(tmp_path / "missing"), data=data, verbose=False)
 
 
+def test_evaluate_applies_the_data_flags_given_tta_included(tmp_path):
+    """evaluate(..., data_changes) evaluates with the changed DataConfig (it once loaded with it but predicted
+    with the run's, so `evaluate RUN --no-tta` still averaged six views)."""
+    from keras_resnet_cifar.data import CifarData
+    from keras_resnet_cifar.training.evaluate import evaluate
+
+    path = str(tmp_path / "model.keras")
+    _brightness_model().save(path)
+    split = _test_split()
+    data = CifarData(train=split, val=split, test=split, class_names=("dark", "bright"), source="hand-made")
+    plain = evaluate(path, data=data, out_dir=str(tmp_path / "a"), verbose=False)
+    flipped = evaluate(path, data=data, data_changes={"tta": True, "tta_translate": 1, "tta_share": 0.5},
+                       out_dir=str(tmp_path / "b"), verbose=False)
+    assert (plain["tta"], plain["tta_translate"]) == (False, 0)
+    assert (flipped["tta"], flipped["tta_translate"], flipped["tta_share"]) == (True, 1, 0.5)
+
+
 def test_figures_label_their_axes():
     from keras_resnet_cifar.plots.confusion import plot_confusion
     from keras_resnet_cifar.plots.history import plot_history

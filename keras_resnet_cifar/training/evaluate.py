@@ -167,11 +167,11 @@ def evaluate(path, *, data=None, data_changes=None, out_dir=None, batch_size=256
     model = run.load_model()
     model_path, run_dir = run.model_path, run.folder
     config = run.config() or TrainConfig()
+    data_config = config.data.replace(**(data_changes or {}))  # the flags given win, TTA's included
     if data is None:
-
-        data = load_data(config.data.replace(**(data_changes or {})), seed=config.seed, verbose=verbose)
+        data = load_data(data_config, seed=config.seed, verbose=verbose)
     check_classes(run, data)
-    result = evaluate_model(model, data.test, data.class_names, batch_size=batch_size, data_config=config.data)
+    result = evaluate_model(model, data.test, data.class_names, batch_size=batch_size, data_config=data_config)
     result.update(model=model_path, data_source=data.source)
     out_dir = out_dir or run_dir
     os.makedirs(out_dir, exist_ok=True)
