@@ -1,7 +1,5 @@
 """The conv-aware Muon (issue 24): Keras's Newton-Schulz iteration against its formula, ConvMuon's steps against
 a NumPy transcription of airbench94_muon's optimizer, its refusals, and its state surviving kill -9."""
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -117,27 +115,11 @@ def test_muon_options_belong_to_muon_and_its_decay_is_in_the_optimizer():
 
 def test_a_muon_run_killed_mid_run_resumes_to_the_uninterrupted_result(tmp_path):
     """Muon's momentum buffers are optimizer variables: the per-epoch backup carries them (kill -9, rerun)."""
-    from test_train_resume import _CHILD, _data, _epochs_logged, _h5_arrays, kill_after_epochs
-
-    from keras_resnet_cifar.training.train import train
+    from test_train_resume import assert_same_final_weights, kill_then_resume
 
     config = TrainConfig(model=ModelConfig(blocks=(1,), channels=(4,)),
                          optim=OptimConfig(optimizer="muon", lr=0.05, momentum=0.85, weight_decay=1e-3,
                                            schedule="onecycle", epochs=4, batch_size=16),
                          deterministic=True, histogram_freq=0, verbose=0)
-    rng = np.random.default_rng(0)
-    arrays = {"x": rng.integers(0, 256, (80, 32, 32, 3), dtype=np.uint8), "y": np.arange(80) % 10,
-              "xt": rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), "yt": np.arange(20) % 10}
-    np.savez(tmp_path / "arrays.npz", **arrays)
-    (tmp_path / "config.json").write_text(config.to_json())
-    killed = str(tmp_path / "killed")
-    kill_after_epochs([_CHILD, str(tmp_path / "config.json"), killed, str(tmp_path / "arrays.npz")], killed)
-    assert 2 <= _epochs_logged(killed) < config.optim.epochs
-    data = _data(arrays)
-    train(config, killed, data=data)
-    train(config, str(tmp_path / "uninterrupted"), data=data)
-    final = _h5_arrays(os.path.join(killed, "last.weights.h5"))
-    want = _h5_arrays(os.path.join(tmp_path, "uninterrupted", "last.weights.h5"))
-    assert final.keys() == want.keys() and any("optimizer" in k for k in final)
-    for key in want:
-        np.testing.assert_array_equal(final[key], want[key], err_msg=key)
+    killed, reference, _, _ = kill_then_resume(config, tmp_path)
+    assert_same_final_weights(killed, reference)

@@ -80,33 +80,41 @@ def _history(run):
         return list(csv.DictReader(handle))
 
 
-def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+def kill_then_resume(config, tmp_path):
+    """Train `config` on 80 random images in a child killed with SIGKILL after 2 epochs, resume it in this
+    process, and train an uninterrupted reference: (killed run dir, reference dir, their metrics)."""
     from keras_resnet_cifar.training.train import train
 
     rng = np.random.default_rng(0)
     arrays = {"x": rng.integers(0, 256, (80, 32, 32, 3), dtype=np.uint8), "y": np.arange(80) % 10,
               "xt": rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), "yt": np.arange(20) % 10}
     np.savez(tmp_path / "arrays.npz", **arrays)
-    (tmp_path / "config.json").write_text(CONFIG.to_json())
-    killed = str(tmp_path / "killed")
+    (tmp_path / "config.json").write_text(config.to_json())
+    killed, reference = str(tmp_path / "killed"), str(tmp_path / "uninterrupted")
     kill_after_epochs([_CHILD, str(tmp_path / "config.json"), killed, str(tmp_path / "arrays.npz")], killed)
     assert not os.path.exists(os.path.join(killed, "metrics.json"))
-    assert 2 <= _epochs_logged(killed) < CONFIG.optim.epochs
-
+    assert 2 <= _epochs_logged(killed) < config.optim.epochs
     data = _data(arrays)
-    resumed = train(CONFIG, killed, data=data)
-    reference = train(CONFIG, str(tmp_path / "uninterrupted"), data=data)
+    return killed, reference, train(config, killed, data=data), train(config, reference, data=data)
 
-    rows, expected = _history(killed), _history(str(tmp_path / "uninterrupted"))
+
+def assert_same_final_weights(killed, reference):
+    """last.weights.h5 of the two runs hold the same arrays bit for bit, optimizer state included."""
+    final, want = _h5_arrays(os.path.join(killed, "last.weights.h5")), _h5_arrays(
+        os.path.join(reference, "last.weights.h5"))
+    assert final.keys() == want.keys() and any("optimizer" in k for k in final)
+    for key in want:
+        np.testing.assert_array_equal(final[key], want[key], err_msg=key)
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    killed, uninterrupted, resumed, reference = kill_then_resume(CONFIG, tmp_path)
+    rows, expected = _history(killed), _history(uninterrupted)
     assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]  # every epoch exactly once
     for row, want in zip(rows, expected):
         for key in ("loss", "mixup_accuracy", "val_loss", "val_accuracy", "lr"):
             assert float(row[key]) == pytest.approx(float(want[key]), rel=1e-6, abs=1e-7), (row["epoch"], key)
-    final, want = _h5_arrays(os.path.join(killed, "last.weights.h5")), _h5_arrays(
-        os.path.join(tmp_path / "uninterrupted", "last.weights.h5"))
-    assert final.keys() == want.keys() and any("optimizer" in k for k in final)
-    for key in want:
-        np.testing.assert_array_equal(final[key], want[key], err_msg=key)  # deterministic mode: bit for bit
+    assert_same_final_weights(killed, uninterrupted)  # deterministic mode: bit for bit
     for key in ("best_epoch", "best_val_accuracy", "test_accuracy", "epochs"):
         assert resumed[key] == pytest.approx(reference[key])
     assert not os.path.exists(os.path.join(killed, "backup"))
