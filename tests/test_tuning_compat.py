@@ -28,3 +28,25 @@ def test_private_members_exist(where):
 def test_the_pinned_range_is_the_installed_one():
     major, minor = (int(p) for p in keras_tuner.__version__.split(".")[:2])
     assert (major, minor) == (1, 4), "tuning/compat.py was checked on keras-tuner 1.4.x; re-check and re-pin"
+
+
+def test_a_custom_gradient_traced_in_a_graph_registers_in_the_registry_the_search_empties():
+    import tensorflow as tf
+
+    registry = compat.custom_gradients()
+    before = set(registry)
+
+    @tf.custom_gradient
+    def identity(x):
+        return tf.identity(x), lambda dy: dy
+
+    @tf.function
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = identity(x)
+        return tape.gradient(y, x)
+
+    assert float(gradient(tf.constant(2.0))) == 1.0
+    added = set(registry) - before
+    assert len(added) == 1 and added.pop().startswith(compat.CUSTOM_GRADIENT_PREFIX)

@@ -4,8 +4,9 @@ import keras_tuner
 import pytest
 
 from keras_resnet_cifar import model as model_module
+from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.params import count_params
-from keras_resnet_cifar.tuning.hypermodel import declare
+from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel, declare
 from keras_resnet_cifar.tuning.oracle import ORACLES, FeasibleBayesianOracle, FeasibleRandomSearchOracle
 from keras_resnet_cifar.tuning.space import SearchSpace
 
@@ -97,3 +98,24 @@ def test_exhausted_feasible_set_stops_instead_of_proposing_over_budget():
     assert first["status"] == "RUNNING" and space.architecture(first["values"])["channels"] == [4, 4, 4, 4]
     oracle._tried_so_far.add(oracle._compute_values_hash(first["values"]))
     assert oracle.populate_space("1")["status"] == "STOPPED"
+
+
+def test_a_macs_budget_is_checked_as_the_parameter_budget_is_before_any_model_is_built(no_model_built):
+    # Parameters allow everything here; 50M MACs per image is the binding budget (most draws are over it).
+    space = SearchSpace.create(stages=(3, 4), blocks=(1, 8), kernel_sizes=(3, 5), max_params=10**9,
+                               max_macs=50_000_000)
+    oracle = FeasibleRandomSearchOracle(space, max_trials=100, seed=3)
+    proposals = [oracle.populate_space(str(i))["values"] for i in range(100)]
+    assert all(space.count(values)[1] <= 50_000_000 for values in proposals)
+    assert oracle.rejected > 100 and len({tuple(sorted(v.items())) for v in proposals}) > 90
+
+    # A hand-made trial (not from the oracle): ResNet24, 529M MACs, is refused before it is built.
+    resnet24 = dict(space.default, stages=4, blocks_1=3, channels_1=64, blocks_2=3, channels_2=128, blocks_3=2,
+                    channels_3=128, blocks_4=3, channels_4=256, kernel_size=3)
+    hp = keras_tuner.HyperParameters()
+    declare(space, hp)
+    hp.values.update(resnet24)
+    with pytest.raises(keras_tuner.errors.FailedTrialError,
+                       match="over budget, not built: 529,205,760 MACs > max_macs 50,000,000"):
+        ResNetHyperModel(space, TrainConfig(verbose=0), data=None).build(hp)
+    assert no_model_built == []

@@ -1,9 +1,10 @@
-"""Every private Keras Tuner name this package relies on, in one place.
+"""Every private Keras Tuner (and TensorFlow) name the search relies on, in one place.
 
 Keras Tuner has no public API for a feasibility-checked random draw, a seeded Bayesian proposal over
 our own encoding, continuing a Hyperband trial from its checkpoint, or serving an oracle in-process;
-these use the names below. tests/test_tuning_compat.py checks each still exists, and setup.py pins
-the tested minor range (keras-tuner 1.4.x): upgrading means running that test first.
+these use the names below. TensorFlow has none for releasing a finished trial's graphs (see
+`custom_gradients`). tests/test_tuning_compat.py checks each still exists, and setup.py pins the tested
+minor range (keras-tuner 1.4.x): upgrading means running that test first.
 """
 from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief  # noqa: F401
 from keras_tuner.src.engine.tuner_utils import convert_to_metrics_dict  # noqa: F401
@@ -20,3 +21,20 @@ PRIVATE_MEMBERS = {
     ("keras_tuner.src.engine.tuner", "Tuner"): {"methods": ("_build_hypermodel", "_get_checkpoint_fname"),
                                                "attributes": ()},
 }
+
+
+CUSTOM_GRADIENT_PREFIX = "CustomGradient-"  # TensorFlow's name for each graph-mode tf.custom_gradient
+
+
+def custom_gradients():
+    """TensorFlow's global gradient registry: name -> entry, never emptied.
+
+    Every `tf.custom_gradient` traced in a graph registers its gradient function there under a new
+    name (CUSTOM_GRADIENT_PREFIX + a counter), and that function's closure holds the graph it was traced
+    in. Keras's TensorFlow optimizer all-reduces the gradients through one in each traced train step,
+    so every model fitted keeps its whole train-step graph alive after `clear_session`: about 17 MB a
+    trial for a tiny network (issue 25). The search drops its trial's entries when the trial ends.
+    """
+    from tensorflow.python.framework import ops  # TensorFlow only: the other backends trace no graphs
+
+    return ops._gradient_registry._registry
