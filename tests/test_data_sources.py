@@ -140,7 +140,7 @@ def test_tfds_source_through_mock_data(monkeypatch):
 def test_tfds_offline_fails_within_seconds_naming_offline_sources(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "_reachable", lambda host, timeout=3.0: False)  # offline even on a CI with network
     start = time.monotonic()
-    with pytest.raises(FileNotFoundError, match="offline sources.*cifar10-jpeg.tar.gz.*cifar-10-python"):
+    with pytest.raises(FileNotFoundError, match="offline sources.*cifar10-png.tar.gz.*cifar-10-python"):
         load_data("tfds", data_dir=tmp_path, verbose=False)
     assert time.monotonic() - start < 10
 

@@ -192,7 +192,8 @@ def test_optimizers_and_where_weight_decay_goes():
 
     kinds = {name: make_optimizer(OptimConfig(optimizer=name, lr=0.2)) for name in OPTIMIZERS}
     assert {name: type(o).__name__ for name, o in kinds.items()} == {
-        "sgd": "SGD", "sgdn": "SGD", "adagrad": "Adagrad", "adadelta": "Adadelta", "adam": "Adam", "adamw": "AdamW"}
+        "sgd": "SGD", "sgdn": "SGD", "adagrad": "Adagrad", "adadelta": "Adadelta", "adam": "Adam", "adamw": "AdamW",
+        "muon": "ConvMuon"}
     assert kinds["sgdn"].nesterov and not kinds["sgd"].nesterov and kinds["sgd"].momentum == 0.9
     assert all(float(o.learning_rate) == pytest.approx(0.2) for o in kinds.values())
     coupled = OptimConfig(weight_decay=1e-3)

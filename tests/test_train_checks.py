@@ -152,7 +152,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert main(["train", "--optimizer", "rmsprop", "--workdir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("keras-resnet-cifar train: error: optim.optimizer: received 'rmsprop'; accepted: 'sgd', 'sgdn', "
-                   "'adagrad', 'adadelta', 'adam', 'adamw' (--optimizer)")
+                   "'adagrad', 'adadelta', 'adam', 'adamw', 'muon' (--optimizer)")
     (tmp_path / "bad.json").write_text(json.dumps({"optim": {"learning_rate": 0.1}}))
     assert main(["train", "--config", str(tmp_path / "bad.json")]) == 2
     assert "unknown keys ['learning_rate']" in capsys.readouterr().err
