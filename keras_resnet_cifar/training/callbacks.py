@@ -160,7 +160,7 @@ class StopOnSignal(keras.callbacks.Callback):
             sync_jax_state(self.model)
             # Keras builds the compiled metrics in the first step: add the saved sums and counts now.
             for variable, value in zip(self.model.metrics_variables, self.metrics):
-                variable.assign(np.asarray(keras.ops.convert_to_numpy(variable)) + np.asarray(value))
+                variable.assign(variable.numpy() + np.asarray(value))
             self.metrics = None
         if not self.request:
             return
@@ -171,7 +171,7 @@ class StopOnSignal(keras.callbacks.Callback):
         os.makedirs(self.checkpoint.backup, exist_ok=True)
         weights = f"epoch_{self._epoch:03d}_step_{done:05d}.weights.h5"
         atomic_save(os.path.join(self.checkpoint.backup, weights), self.model.save_weights)
-        metrics = [np.asarray(keras.ops.convert_to_numpy(v)).tolist() for v in self.model.metrics_variables]
+        metrics = [np.asarray(v.numpy()).tolist() for v in self.model.metrics_variables]
         commit(self.checkpoint.run_dir, self.checkpoint.state(self._epoch, weights, step=done, metrics=metrics))
         raise Interrupted(self._message(self._epoch, done), self.request.signum)
 
@@ -227,7 +227,7 @@ class Lookahead(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._weights = [w for w in self.model.weights if "float" in str(w.dtype)]
-        self._average = [np.array(keras.ops.convert_to_numpy(w)) for w in self._weights]
+        self._average = [np.array(w.numpy()) for w in self._weights]
         self._epoch, self._offset = 0, self.first_step
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -245,7 +245,7 @@ class Lookahead(keras.callbacks.Callback):
         alpha = lookahead_alpha(step, self.total, self.every)
         for weight, average in zip(self._weights, self._average):
             average *= alpha
-            average += (1 - alpha) * keras.ops.convert_to_numpy(weight)
+            average += (1 - alpha) * weight.numpy()
             weight.assign(average)
 
 
@@ -378,6 +378,6 @@ def kernel_groups(model):
             continue
         name = layer.name
         group = "stem" if name.startswith("stem") else "head" if name == "logits" else name.split("_")[0]
-        values = np.asarray(keras.ops.convert_to_numpy(kernel), dtype=np.float32).ravel()
+        values = np.asarray(kernel.numpy(), dtype=np.float32).ravel()
         groups[group] = np.concatenate([groups[group], values]) if group in groups else values
     return groups

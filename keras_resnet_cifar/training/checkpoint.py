@@ -99,7 +99,7 @@ def ema_weights(model):
     if not getattr(getattr(optimizer, "inner_optimizer", optimizer), "use_ema", False):
         yield model
         return
-    trained = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    trained = [v.numpy() for v in model.trainable_variables]
     optimizer.finalize_variable_values(model.trainable_variables)
     try:
         yield model

@@ -97,7 +97,7 @@ def non_finite_weights(model):
     """
     found = []
     for variable in model.weights:
-        values = keras.ops.convert_to_numpy(variable)
+        values = variable.numpy()
         count = values.size - int(np.count_nonzero(np.isfinite(values)))
         if count:
             found.append((variable.path, count, int(values.size)))

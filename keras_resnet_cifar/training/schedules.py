@@ -204,12 +204,18 @@ class EpochLR(keras.callbacks.Callback):
             pass
         elif self.optim.schedule != "plateau" or epoch <= self.optim.warmup_epochs:
             optimizer.learning_rate = lr_for_epoch(self.optim, epoch)
-        self._lr = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        self._lr = _as_float(optimizer.learning_rate)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.pop("learning_rate", None)  # ReduceLROnPlateau's post-reduction value
             logs["lr"] = self._lr
+
+
+def _as_float(rate):
+    """A learning rate (a Keras or tf.distribute variable, a backend tensor) as a float. Not
+    keras.ops.convert_to_numpy, which NumPy 2 warns about for a variable on TensorFlow (no copy= in __array__)."""
+    return float(rate.numpy() if hasattr(rate, "numpy") else keras.ops.convert_to_numpy(rate))
 
 
 class PlateauLR(keras.callbacks.ReduceLROnPlateau):
