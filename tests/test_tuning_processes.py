@@ -1,6 +1,5 @@
-"""Searches across processes: resume after a kill, and a chief with two workers on localhost.
-
-Each subprocess pays a TensorFlow import (~5-15 s here), so there are three in all.
+"""Searches across processes: resume after a kill, and a chief's port it cannot bind. A chief with two workers
+on localhost, each its own process: tests/test_distributed_tune.py (which reuses the helpers here).
 """
 import glob
 import json
@@ -9,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -77,47 +75,6 @@ def test_killed_search_resumes_running_only_the_remaining_trials(image_folder, t
     assert sorted(after) == ["0", "1", "2"] and all(s == "COMPLETED" for s, _ in after.values())
     assert sorted(ran) == sorted(set(after) - set(before))  # the rest ran, each once
     assert all(after[i][1] == mtime for i, mtime in before.items())  # finished ones untouched
-
-
-def test_chief_and_two_workers_account_for_every_trial_once(image_folder, tmp_path, capsys):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = str(probe.getsockname()[1])
-    codes = []
-    chief = threading.Thread(target=lambda: codes.append(main(
-        [*_args(image_folder, tmp_path, 4), "--chief", "--oracle-port", port])), daemon=True)
-    chief.start()
-    workers, logs = [], []
-    for name in ("w0", "w1"):
-        logs.append(open(tmp_path / f"{name}.log", "w+"))
-        workers.append(subprocess.Popen(
-            [sys.executable, "-m", "keras_resnet_cifar", *_args(image_folder, tmp_path, 4), "--worker", name,
-             "--oracle-port", port], stdout=logs[-1], stderr=subprocess.STDOUT, env=_env()))
-    try:
-        chief.join(timeout=300)
-        for worker in workers:
-            worker.wait(timeout=60)
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-    outputs = []
-    for log in logs:
-        log.seek(0)
-        outputs.append(log.read())
-    assert codes == [0] and [w.returncode for w in workers] == [0, 0], "\n".join(o[-2000:] for o in outputs)
-
-    by_worker = {name: [line.split()[1].split("/")[0] for line in _lines(out) if f"[{name}]" in line]
-                 for name, out in zip(("w0", "w1"), outputs)}
-    ran = by_worker["w0"] + by_worker["w1"]
-    assert sorted(ran) == ["0", "1", "2", "3"]  # every trial run, and by one worker only
-    assert all(by_worker.values()), by_worker  # both workers took trials
-    statuses = _statuses(os.path.join(tmp_path, "p"))
-    assert sorted(statuses) == ["0", "1", "2", "3"] and all(s == "COMPLETED" for s, _ in statuses.values())
-    chief_out = capsys.readouterr().out
-    assert f"127.0.0.1:{port}" in chief_out and len(_lines(chief_out)) == 4  # the chief logs each trial once
-    with open(os.path.join(tmp_path, "p", "leaderboard.json")) as handle:
-        assert sorted(r["trial"] for r in json.load(handle)["rows"]) == ["0", "1", "2", "3"]
 
 
 def test_chief_reports_a_port_it_cannot_bind(monkeypatch):

@@ -40,6 +40,9 @@ def run_command(args):
 
     config = train_config(args)
     metrics = train(config, args.workdir, force=args.force)
+    if metrics is None:  # a multi-worker cluster's other worker: the chief writes the run and evaluates
+        print(f"{args.workdir}: this worker's part is done; the chief writes the run's metrics.json")
+        return 0
     best = metrics["best_val_accuracy"]
     print(f"{args.workdir}: test accuracy {metrics['test_accuracy']:.4f} (best checkpoint: epoch "
           f"{metrics['best_epoch']}, val accuracy {'n/a' if best is None else f'{best:.4f}'}), "

@@ -5,8 +5,10 @@ and `strategy` choices), so they are not checked again here. Nothing here runs a
 `train` calls these in order and undoes the process-wide
 settings (dtype policy, op determinism) it changed. TensorFlow is imported only on its own
 backend: on JAX (or another Keras backend) the device comes from that backend, training runs on
-one device, and what only TensorFlow has (tf.distribute, op determinism) says so.
+one device (on JAX, or on Keras's DataParallel across processes: `--strategy multiworker`), and what
+only TensorFlow has (tf.distribute, op determinism) says so.
 """
+import collections
 import contextlib
 import importlib.metadata
 import json
@@ -117,20 +119,25 @@ def make_strategy(name="auto"):
     Args:
         name: "auto" (MirroredStrategy on several GPUs, else the default strategy), "one"
             (one GPU, or the CPU), "mirrored" (all local GPUs) or "multiworker"
-            (MultiWorkerMirroredStrategy across the machines TF_CONFIG lists). On another
-            backend, "auto" and "one" give `SingleDevice`; the others need TensorFlow.
+            (`multiworker.MultiWorkerStrategy`, TensorFlow's MultiWorkerMirroredStrategy across the
+            processes TF_CONFIG lists; it waits until all of them have started). On JAX, "multiworker"
+            is `jax_processes.DataParallelProcesses` (Keras's DataParallel across those processes);
+            on another backend, "auto" and "one" give `SingleDevice`.
     """
+    check_strategy(name)
+    if backend() == "jax" and name == "multiworker":
+        from keras_resnet_cifar.training.jax_processes import DataParallelProcesses  # imports JAX's distribution
+
+        return DataParallelProcesses(cluster_task())
     if backend() != "tensorflow":
-        if name in ("mirrored", "multiworker"):
-            raise UserError(f"strategy: received {name!r} on the {backend()} backend; accepted there: auto or "
-                             f"one (one device); {name} is a tf.distribute strategy: run with "
-                             f"KERAS_BACKEND=tensorflow (TensorFlow installed) or pass --strategy one")
         return SingleDevice()
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        from keras_resnet_cifar.training.multiworker import MultiWorkerStrategy  # imports TensorFlow
+
+        return MultiWorkerStrategy()
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
     if name == "one":
@@ -138,9 +145,29 @@ def make_strategy(name="auto"):
     return tf.distribute.get_strategy()
 
 
+def check_strategy(name):
+    """Refuse a strategy this process cannot run, before anything is written: "mirrored" off TensorFlow,
+    "multiworker" off TensorFlow and JAX, or "multiworker" without TF_CONFIG (see `cluster_task`)."""
+    runs = {"mirrored": ("tensorflow",), "multiworker": ("tensorflow", "jax")}.get(name)
+    if runs and backend() not in runs:
+        raise UserError(f"strategy: received {name!r} on the {backend()} backend; accepted there: auto or one "
+                        f"(one device); {name} needs KERAS_BACKEND={' or '.join(runs)}: run with that backend "
+                        "or pass --strategy one")
+    if name == "multiworker" and cluster_task() is None:
+        raise UserError("strategy: received 'multiworker' without TF_CONFIG naming this process's task; "
+                        f"accepted: TF_CONFIG set on every process, e.g. {_TF_CONFIG_EXAMPLE}; or --strategy "
+                        "auto to train on this machine alone")
+
+
 def shard_for(strategy, dataset):
-    """Under multi-worker training, shard `dataset` by batches across workers (each batch is
-    the global batch, split over all replicas); elsewhere return it unchanged."""
+    """Under multi-worker training, this worker's part of `dataset`, whose batches are global batches: on
+    TensorFlow the dataset sharded by batches (TensorFlow splits each global batch over all replicas), on
+    JAX each batch's `jax_processes.ProcessPart`; elsewhere `dataset` unchanged."""
+    part = getattr(strategy, "part", None)
+    if part is not None:  # JAX's processes
+        from keras_resnet_cifar.training.jax_processes import ProcessPart
+
+        return ProcessPart(dataset, *part)
     if isinstance(strategy, SingleDevice):
         return dataset
     import tensorflow as tf
@@ -152,15 +179,65 @@ def shard_for(strategy, dataset):
     return dataset.with_options(options)
 
 
-def run_dir_for(workdir):
-    """`workdir` itself, except on a multi-worker cluster's non-chief workers (per TF_CONFIG),
-    which write their copies of the run files into workdir/.workers/<type><index>."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task, cluster = config.get("task") or {}, config.get("cluster") or {}
-    kind, index = task.get("type"), int(task.get("index", 0))
-    if not task or kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster):
+def peer_lost(strategy, error):
+    """TensorFlow's reason when `error`, raised by `fit` under `strategy`, says that another worker of the
+    cluster is gone (killed, or its machine lost: the collectives fail with UnavailableError), else None."""
+    if backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    if not (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and isinstance(
+            error, (tf.errors.UnavailableError, tf.errors.AbortedError))):
+        return None
+    lines = [line.strip() for line in str(error).splitlines()]
+    return next((line for line in lines if "aborted by" in line), type(error).__name__)
+
+
+def run_dir_for(workdir, task=None):
+    """`workdir` itself, except for a multi-worker cluster's non-chief `task` (see `cluster_task`), which
+    writes its copies of the run files into workdir/.workers/<type><index>."""
+    if task is None or task.chief:
         return os.fspath(workdir)
-    return os.path.join(workdir, ".workers", f"{kind}{index}")
+    return os.path.join(workdir, ".workers", task.name)
+
+
+class Task(collections.namedtuple("Task", "kind index chief addresses process")):
+    """This process's task in a cluster: its type ("chief" or "worker"), index, whether it is the chief
+    (the "chief" task, or worker 0 of a cluster without one), every task's address (the chief's first,
+    then the workers') and its own place in that list."""
+
+    @property
+    def name(self):
+        """e.g. "worker1", the folder of its run files under WORKDIR/.workers/."""
+        return f"{self.kind}{self.index}"
+
+
+def cluster_task(strategy="multiworker"):
+    """This process's `Task` in the cluster TF_CONFIG describes, or None without TF_CONFIG or its "task",
+    or when `strategy` (a `TrainConfig.strategy`) is not "multiworker", the one strategy that reads it."""
+    text = os.environ.get("TF_CONFIG")
+    if strategy != "multiworker" or not text:
+        return None
+    try:
+        config = json.loads(text)
+        task = config.get("task")
+        if not task:
+            return None
+        cluster = config["cluster"]
+        kind, index = str(task["type"]), int(task.get("index", 0))
+        if kind not in ("chief", "worker") or not 0 <= index < len(cluster[kind]):
+            raise KeyError(kind)
+        addresses = [str(a) for a in cluster.get("chief", [])] + [str(a) for a in cluster.get("worker", [])]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise UserError(f"TF_CONFIG: received {text!r}; accepted: JSON naming the cluster's addresses and this "
+                        f"process's task in it, e.g. {_TF_CONFIG_EXAMPLE}") from None
+    process = index + (len(cluster.get("chief", [])) if kind == "worker" else 0)
+    return Task(kind, index, kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster),
+                addresses, process)
+
+
+_TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
+                      '"task": {"type": "worker", "index": 0}}')
 
 
 @contextlib.contextmanager

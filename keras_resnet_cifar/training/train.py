@@ -1,5 +1,6 @@
 """`train(config, workdir)`: the main job. Trains, keeps the best-validation checkpoint, resumes
 after a kill, then evaluates that checkpoint on the test split (files: see `rundir`)."""
+import contextlib
 import os
 import shutil
 import statistics
@@ -12,6 +13,7 @@ from keras_resnet_cifar.config import RECORDED, TrainConfig
 from keras_resnet_cifar.data.loader import normalize_images
 from keras_resnet_cifar.data.sources import load_data
 from keras_resnet_cifar.data.splits import steps_per_epoch
+from keras_resnet_cifar.errors import UserError
 from keras_resnet_cifar.files import atomic_save, check_folder, write_json
 from keras_resnet_cifar.locks import hold_folder
 from keras_resnet_cifar.model import build_from_spec
@@ -23,9 +25,10 @@ from keras_resnet_cifar.training.data_checks import check_data
 from keras_resnet_cifar.training.divergence import TrainingDiverged, record_divergence
 from keras_resnet_cifar.training.evaluate import evaluate_model, save_figures
 from keras_resnet_cifar.training.optimizers import coupled_l2, make_optimizer
-from keras_resnet_cifar.training.runtime import (backend, check_memory, describe_device, dtype_policy,
-                                                 jit_compile_arg, make_strategy, precision_policy, run_dir_for,
-                                                 seeded, shard_for, versions)
+from keras_resnet_cifar.training.runtime import (backend, check_memory, check_strategy, cluster_task,
+                                                 describe_device, dtype_policy, jit_compile_arg, make_strategy,
+                                                 peer_lost, precision_policy, run_dir_for, seeded, shard_for,
+                                                 versions)
 from keras_resnet_cifar.training.schedules import step_schedule
 from keras_resnet_cifar.whitening import fit_whitening, whitening_sample
 
@@ -107,33 +110,37 @@ def train(config, workdir, *, data=None, force=False, callbacks=()):
     """
     config = TrainConfig.coerce(config)  # a dict is checked into a TrainConfig; a TrainConfig checked itself
     check_folder(workdir, "--workdir", "the run's files")  # before the lock creates it
-    with hold_folder(run_dir_for(workdir), "train"), stop_requests(" and saving a resume point") as stop:
-        return _train(config, workdir, data, force, callbacks, stop)
+    check_strategy(config.strategy)  # before anything is written
+    task = cluster_task(config.strategy)
+    with hold_folder(run_dir_for(workdir, task), "train"), stop_requests(" and saving a resume point") as stop:
+        return _train(config, workdir, data, force, callbacks, stop, task)
 
 
-def _train(config, workdir, data, force, callbacks, stop):
+def _train(config, workdir, data, force, callbacks, stop, task):
 
-    status = rundir.prepare(workdir, config, force=force)
+    run_dir = run_dir_for(workdir, task)
+    chief = run_dir == os.fspath(workdir)
+    # Only the chief changes the run directory; another worker reads its state there (resuming needs
+    # storage all workers share) and, with --force, clears its own copies and starts over as the chief does.
+    status = rundir.prepare(workdir, config, force=force) if chief or not force else rundir.prepare(
+        run_dir, config, force=True)
     if status == "finished":
         if config.verbose:
             print(f"{workdir}: finished run (metrics.json present); pass --force to train again")
         return rundir.Run.open(workdir).metrics()
     strategy = make_strategy(config.strategy)  # before other TF work, as multi-worker requires
-    run_dir = run_dir_for(workdir)
     os.makedirs(run_dir, exist_ok=True)
     with seeded(config.seed, config.deterministic):
         if data is None:
             data = load_data(config.data, seed=config.seed, verbose=config.verbose > 0)
         check_data(config, data, replicas=strategy.num_replicas_in_sync)
-        chief = run_dir == os.fspath(workdir)
-        # Every worker resumes from the chief's state (multi-worker resume needs shared storage).
         state = load_state(workdir, publish=chief) if status == "resume" else None
-        write_json(os.path.join(run_dir, rundir.CONFIG),
-                   {**config.to_dict(), RECORDED: {"backend": backend(), "device": describe_device()}})
+        recorded = {"backend": backend(), "device": describe_device(), **({"task": task.name} if task else {})}
+        write_json(os.path.join(run_dir, rundir.CONFIG), {**config.to_dict(), RECORDED: recorded})
         write_json(os.path.join(run_dir, rundir.CLASS_NAMES), list(data.class_names))
         mixed = precision_policy(config.mixed_precision)
         model = _fit(config, data, run_dir, strategy, mixed, state, callbacks, state_dir=workdir, stop=stop)
-        return _finish(config, data, run_dir, model, mixed, strategy) if chief else None
+        return _finish(config, data, run_dir, model, mixed, strategy, chief)
 
 
 def make_datasets(config, data, first_epoch=0, first_step=0):
@@ -179,14 +186,26 @@ def _fit(config, data, run_dir, strategy, mixed, state, extra, state_dir, stop=N
         train_ds = shard_for(strategy, train_ds)
         val_ds = shard_for(strategy, val_ds) if val_ds is not None else None
         callbacks = make_callbacks(config, run_dir, state=state, extra=extra, steps=steps, precision=mixed, stop=stop)
+        # On JAX the distribution must hold while fit takes the batches (tf.distribute's model holds its strategy).
+        fitting = strategy.scope() if backend() == "jax" else contextlib.nullcontext()
         try:
-            model.fit(train_ds, epochs=first + 1 if done else optim.epochs, initial_epoch=first,
-                      steps_per_epoch=steps - done, validation_data=val_ds, shuffle=False, callbacks=callbacks,
-                      verbose=config.verbose)
+            with fitting:
+                model.fit(train_ds, epochs=first + 1 if done else optim.epochs, initial_epoch=first,
+                          steps_per_epoch=steps - done, validation_data=val_ds, shuffle=False, callbacks=callbacks,
+                          verbose=config.verbose)
         except TrainingDiverged as error:
             committed = load_state(run_dir, publish=False)
             record_divergence(run_dir, error, committed["epoch"] if committed else 0)
             raise
+        except Exception as error:
+            reason = peer_lost(strategy, error)
+            if reason is None:
+                raise
+            committed = load_state(state_dir, publish=False)
+            raise UserError(f"{run_dir}: training stopped: another worker of the cluster is gone "
+                            f"({reason}); the chief's last committed epoch is "
+                            f"{committed['epoch'] if committed else 0} of {optim.epochs}. Fix: start the same "
+                            "command on every worker again; they resume from there") from error
         if not done:
             break
         state = load_state(run_dir, publish=False)  # committed at the end of that epoch
@@ -208,7 +227,7 @@ def _build_compiled(model, config, data):
     model.reset_metrics()
 
 
-def _finish(config, data, run_dir, model, mixed, strategy):
+def _finish(config, data, run_dir, model, mixed, strategy, chief=True):
 
     state = load_state(run_dir)
     if state is None:
@@ -216,6 +235,9 @@ def _finish(config, data, run_dir, model, mixed, strategy):
     backup = os.path.join(run_dir, rundir.BACKUP)
     atomic_save(os.path.join(run_dir, rundir.LAST_WEIGHTS),
                 lambda temp: shutil.copyfile(os.path.join(backup, state["weights"]), temp))
+    if not chief:  # a worker's copy of the weights (equal to the chief's); the chief evaluates
+        shutil.rmtree(backup, ignore_errors=True)
+        return None
     best = rundir.Run.open(run_dir).load_model("best checkpoint")
     result = evaluate_model(best, data.test, data.class_names, batch_size=max(config.optim.batch_size, 256),
                             data_config=config.data)

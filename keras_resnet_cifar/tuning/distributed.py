@@ -7,9 +7,11 @@ tune --chief/--worker ID` sets them, binding the chief to 127.0.0.1 unless told 
 import contextlib
 import os
 import time
+
 from keras_resnet_cifar.errors import UserError, UserPermissionError
 
 ENVIRONMENT = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+LINGER = 5.0  # seconds the chief keeps answering, once the search is over, after the last request
 
 
 @contextlib.contextmanager
@@ -63,11 +65,15 @@ def role():
     return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
 
 
-def serve_oracle(oracle, poll=0.5):
-    """Serve `oracle` to the workers until every one has been told to stop.
+def serve_oracle(oracle, poll=0.5, linger=LINGER):
+    """Serve `oracle` to the workers until every one has been told to stop, and no request has come for
+    `linger` seconds.
 
-    Keras Tuner's `start_server` re-checks only every 20 s once the search is over and
-    cannot report a port it failed to bind; this is the same servicer and loop without both.
+    Keras Tuner's `start_server` re-checks only every 20 s once the search is over and cannot report a
+    port it failed to bind; this is the same servicer and loop without both. It also ends the moment the
+    first worker to ask is told to stop when no other is running a trial, so a worker that starts a
+    little later (rerunning a finished search, the three commands started together) would wait an hour
+    (Keras Tuner's gRPC timeout) for a chief that has gone: the chief lingers `linger` seconds for it.
     """
     from concurrent import futures
 
@@ -76,9 +82,19 @@ def serve_oracle(oracle, poll=0.5):
     import grpc
     from keras_resnet_cifar.tuning.compat import OracleServicer, exit_chief, get_service_grpc
 
+    class LastRequest(grpc.ServerInterceptor):
+        def __init__(self):
+            self.at = time.monotonic()
+
+        def intercept_service(self, continuation, handler_call_details):
+            self.at = time.monotonic()
+            return continuation(handler_call_details)
+
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    last = LastRequest()
     # No SO_REUSEPORT: a second chief on the same port must fail, not share it silently.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), interceptors=[last],
+                         options=[("grpc.so_reuseport", 0)])
     servicer = OracleServicer(oracle)
     get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
@@ -91,7 +107,7 @@ def serve_oracle(oracle, poll=0.5):
     server.start()
     print(f"tune: chief serving the oracle on {address}; start the workers (--worker ID)", flush=True)
     try:
-        while not (servicer.stop_triggered and exit_chief(oracle)):
+        while not (servicer.stop_triggered and exit_chief(oracle) and time.monotonic() - last.at >= linger):
             time.sleep(poll)
     finally:
         server.stop(grace=1)
