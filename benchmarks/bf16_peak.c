@@ -14,7 +14,7 @@ FLOP rate (benchmarks/op_profile.py) is the bf16 figure of all threads.
 #include <stdlib.h>
 #include <time.h>
 
-#define CHAINS 24
+#define CHAINS 24 /* the ACC list below */
 #define ITERS 200000000L
 
 static double now(void) {
@@ -23,32 +23,34 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+/* 24 accumulators as separate variables (an array would be kept in memory: the loop then measures stores). */
+#define ACC(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) \
+    X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
+#define DECLARE(i) __m512 acc##i = _mm512_set1_ps((float)i);
+#define BF16_STEP(i) acc##i = _mm512_dpbf16_ps(acc##i, a, b);
+#define FMA_STEP(i) acc##i = _mm512_fmadd_ps(a, b, acc##i);
+#define SUM(i) sum += _mm512_reduce_add_ps(acc##i);
+
 static void *bf16_loop(void *out) {
-    __m512 acc[CHAINS];
     __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f80), b = (__m512bh)_mm512_set1_epi16(0x0001);
-    for (int i = 0; i < CHAINS; i++) acc[i] = _mm512_set1_ps((float)i);
+    ACC(DECLARE)
     for (long n = 0; n < ITERS; n++) {
-#pragma GCC unroll 24
-        for (int i = 0; i < CHAINS; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-        __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]));
+        ACC(BF16_STEP)
     }
     float sum = 0;
-    for (int i = 0; i < CHAINS; i++) sum += _mm512_reduce_add_ps(acc[i]);
+    ACC(SUM)
     *(float *)out = sum;
     return NULL;
 }
 
 static void *fma_loop(void *out) {
-    __m512 acc[CHAINS];
     __m512 a = _mm512_set1_ps(1.0f), b = _mm512_set1_ps(1e-30f);
-    for (int i = 0; i < CHAINS; i++) acc[i] = _mm512_set1_ps((float)i);
+    ACC(DECLARE)
     for (long n = 0; n < ITERS; n++) {
-#pragma GCC unroll 24
-        for (int i = 0; i < CHAINS; i++) acc[i] = _mm512_fmadd_ps(a, b, acc[i]);
-        __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]), "+v"(acc[2]), "+v"(acc[3]));
+        ACC(FMA_STEP)
     }
     float sum = 0;
-    for (int i = 0; i < CHAINS; i++) sum += _mm512_reduce_add_ps(acc[i]);
+    ACC(SUM)
     *(float *)out = sum;
     return NULL;
 }

@@ -246,8 +246,9 @@ class TrainConfig(Config):
     optim: OptimConfig = section(OptimConfig, "optimization")
     seed: int = option(0, Int(0), "seeds the split, the initialisation and the augmentation")
     deterministic: bool = option(False, Bool(), "deterministic TF ops: two CPU runs give identical weights (slower)")
-    mixed_precision: str = option("auto", Choice(PRECISIONS), "auto (float16 on GPUs with compute >= 7.0, else "
-                                  "float32), on, off, bf16 (mixed bfloat16: fast on CPUs with AVX512_BF16/AMX)")
+    mixed_precision: str = option("auto", Choice(PRECISIONS), "auto (float16 on GPUs with compute >= 7.0; on a "
+                                  "CPU with AVX512_BF16/AMX, bf16 on TensorFlow; else float32), on (float16), off "
+                                  "(float32), bf16 (mixed bfloat16)")
     jit_compile: str = option("auto", Choice(SWITCHES), "XLA: auto (on GPU, off on CPU), on, off")
     steps_per_execution: int = option(1, Int(1), "batches per compiled call")
     strategy: str = option("auto", Choice(STRATEGIES), "tf.distribute strategy: auto (mirrored on several GPUs), "

@@ -63,18 +63,43 @@ def accelerators():
 def precision_policy(setting="auto"):
     """The Keras dtype policy to train under, for `--mixed-precision SETTING`.
 
-    "on": "mixed_float16" (float16 compute, float32 variables, loss scaling); "auto": the
-    same where every GPU has compute capability >= 7.0, else "float32"; "off": "float32";
-    "bf16": "mixed_bfloat16" (no loss scaling needed), fast on CPUs with AVX512_BF16 or AMX
-    (1.7x on resnet24 here: benchmarks/RESULTS.md), on TPUs and on Ampere or newer GPUs.
+    "on": "mixed_float16" (float16 compute, float32 variables, loss scaling); "off": "float32";
+    "bf16": "mixed_bfloat16" (no loss scaling needed), fast on CPUs with AVX512_BF16 or AMX, on
+    TPUs and on Ampere or newer GPUs. "auto": with GPUs, "mixed_float16" where every one has
+    compute capability >= 7.0, else "float32"; with none, "mixed_bfloat16" on TensorFlow when the
+    CPU computes bfloat16 in hardware (`cpu_has_bf16`; 1.3-1.9x float32's training rate on our
+    AMX and AVX512_BF16 CPUs, benchmarks/RESULTS.md), else "float32".
 
     Args:
         setting: `TrainConfig.mixed_precision`: "auto", "on", "off" or "bf16".
     """
     if setting == "auto":
         gpus = accelerators()
-        setting = "on" if gpus and all(c is not None and _version(c) >= (7, 0) for _, c in gpus) else "off"
+        if gpus:
+            setting = "on" if all(c is not None and _version(c) >= (7, 0) for _, c in gpus) else "off"
+        else:  # XLA:CPU (JAX) runs bfloat16 convolutions slower than float32 (benchmarks/RESULTS.md)
+            setting = "bf16" if backend() == "tensorflow" and cpu_has_bf16() else "off"
     return {"on": "mixed_float16", "off": "float32", "bf16": "mixed_bfloat16"}[setting]
+
+
+_CPUINFO = "/proc/cpuinfo"
+
+
+def cpu_has_bf16():
+    """Whether this CPU multiplies bfloat16 in hardware: AMX (amx_bf16) or AVX512_BF16 among its flags."""
+    return bool({"amx_bf16", "avx512_bf16"} & _cpu_flags())
+
+
+def _cpu_flags():
+    """The CPU's feature flags, from the first "flags" line of /proc/cpuinfo; empty where there is none."""
+    try:
+        with open(_CPUINFO, encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
 
 def jit_compile_arg(setting="auto"):
