@@ -12,12 +12,16 @@ runs (convolutions, reorders, and on our side BN and pooling, which TensorFlow a
 and the framework's op trace (TensorFlow's profiler; torch.profiler), which names what runs outside
 oneDNN (GELU, the optimizer, the loss, casts, the input).
 
-The table's rows, ms per step: the convolutions split as oneDNN runs them (forward, backward-data,
+The table's rows, ms per step: the convolutions as oneDNN runs them (forward, backward-data,
 backward-weights: primitive time), "conv op overhead" (what the framework's convolution ops take beyond
-those primitives: reorders, primitive creation, scratchpad), then op time per family, and "outside ops"
-(the step's wall time not inside any op: framework dispatch, Python, idle threads). "reorders" is the
-oneDNN reorder time, already counted within the rows above. Profiling slows a step a little; the
-ratios to quote come from train_step.py, which does not profile.
+those primitives: reorders, primitive creation, casts inside them), then op time per family (with
+the package's GELU (`--gelu package`, the default), its XLA runs count as activation), "= op time" their sum; "reorders" is the oneDNN reorder
+time, already inside the rows above; "ops overlapping" is op time spent while another op ran (TensorFlow
+runs independent ops on two inter-op threads, sharing the two cores: each op's time then stretches, so
+compare per-op times with `--env TF_NUM_INTEROP_THREADS=1`); "no op running" is the wall time outside
+every op (dispatch, Python, waiting). Profiling slows a step (PyTorch's more:
+its profiler records every small op); the ratios to quote come from train_step.py, which does not
+profile. Each side also reports its minor page faults per step.
 """
 import argparse
 import collections
@@ -42,7 +46,8 @@ ROWS = (*CONV_ROWS, "conv op overhead", *OP_ROWS, "= op time", "reorders", "ops 
 # ---- oneDNN verbose -------------------------------------------------------------------------------------
 
 def parse_onednn(lines):
-    """[(family, kind, impl, prop, shape, dtype, ms)] of the `onednn_verbose,...,exec,...` lines.
+    """[(family, kind, impl, prop, shape, dtype, ms, line)] of the `onednn_verbose,...,exec,...` lines
+    (`line`: the fields from the engine to the problem, naming memory formats and attributes).
 
     Handles oneDNN 3.x lines with or without the `v1,primitive` and timestamp fields: the fields
     after `exec` are engine, primitive kind, implementation, propagation kind, memory descriptors,
@@ -59,7 +64,7 @@ def parse_onednn(lines):
         except (IndexError, ValueError):
             continue
         dtype = mds.split(":")[1] if ":" in mds else "?"
-        found.append((onednn_family(kind, prop), kind, impl, prop, fields[-2], dtype, ms))
+        found.append((onednn_family(kind, prop), kind, impl, prop, fields[-2], dtype, ms, ",".join(fields[i + 1:-1])))
     return found
 
 
@@ -76,22 +81,27 @@ def summarize_onednn(records, steps):
     families = collections.defaultdict(float)
     calls = collections.Counter()
     by_primitive = collections.defaultdict(list)
-    for family, kind, impl, prop, shape, dtype, ms in records:
+    lines = {}
+    for family, kind, impl, prop, shape, dtype, ms, line in records:
         families[family] += ms / steps
         calls[family] += 1 / steps
         by_primitive[(family, impl, dtype, shape)].append(ms)
+        lines.setdefault((family, impl, dtype, shape), line)
     top = sorted(by_primitive.items(), key=lambda item: -sum(item[1]))[:15]
     return {"ms": dict(families), "calls": dict(calls),
             "top": [{"family": f, "impl": impl, "dtype": dtype, "shape": shape, "calls_per_step": len(v) / steps,
-                     "ms_per_call": sum(v) / len(v), "ms_per_step": sum(v) / steps}
+                     "ms_per_call": sum(v) / len(v), "ms_per_step": sum(v) / steps,
+                     "line": lines[(f, impl, dtype, shape)]}
                     for (f, impl, dtype, shape), v in top]}
 
 
 # ---- our side: Keras on TensorFlow ----------------------------------------------------------------------
 
-def tf_family(name, op_type, layers, optimizer):
+def tf_family(name, op_type, layers, optimizer, xla="other ops"):
     """The row of one TensorFlow op, from its type, then the layer its name lies under (`layers`: layer
-    name -> family), the optimizer's name scope, the loss's."""
+    name -> family), the optimizer's name scope, the loss's; XLA runs go to row `xla`."""
+    if op_type == XLA_RUN:
+        return xla
     if "Conv2DBackpropFilter" in op_type:
         return "conv bwd-weights"
     if "Conv2DBackpropInput" in op_type:
@@ -133,6 +143,9 @@ def _layer_families(model):
     return families
 
 
+XLA_RUN = "CpuExecutable::ExecuteAsyncOnStream"
+
+
 def tf_op_events(logdir, others=None):
     """[(thread, name, type, start_ps, duration_ps)] of the TensorFlow ops in the profiler's host trace;
     `others` (a dict), if given, receives the total ps of every other event name on the op threads."""
@@ -150,8 +163,10 @@ def tf_op_events(logdir, others=None):
                 for event in line.events:
                     text = plane.event_metadata[event.metadata_id].name
                     name, _, op_type = text.rpartition(":")  # "scope/op_name:OpType" (not "Class::method")
-                    if name and not name.endswith(":") and op_type.lstrip("_")[:1].isupper() \
-                            and op_type.replace("_", "").isalnum():
+                    if text == XLA_RUN:  # an XLA-compiled function's run (it has no op event of its own)
+                        name, op_type = "xla", XLA_RUN
+                    if name and (op_type == XLA_RUN or not name.endswith(":") and op_type.lstrip("_")[:1].isupper()
+                                 and op_type.replace("_", "").isalnum()):
                         events.append((line.id, name, op_type, line.timestamp_ns * 1000 + event.offset_ps,
                                        event.duration_ps))
                     elif others is not None and line.name != "python":
@@ -223,7 +238,7 @@ def keras_worker(args):
     busy = union_ms([(start / 1e9, (start + duration) / 1e9) for _, _, _, start, duration in events]) / args.steps
     for _, name, op_type, _, duration in events:
         ms = duration / 1e9 / args.steps
-        ops[tf_family(name, op_type, layers, optimizer)] += ms
+        ops[tf_family(name, op_type, layers, optimizer, "activation" if args.gelu == "package" else "other ops")] += ms
         types[op_type] += ms
     print(RESULT + json.dumps({"framework": f"keras {keras.__version__} / tf {tf.__version__}", "net": label,
                                "wall_ms": (clock["end"] - clock["start"]) * 1000 / args.steps, "ops": ops,
@@ -245,7 +260,7 @@ def torch_family(name, ancestors):
         return "conv"
     if "batch_norm" in text or "batchnorm" in text:
         return "BN"
-    if "gelu" in text:
+    if "gelu" in text or "relu" in text or "threshold_backward" in text:  # ReLU's gradient is threshold_backward
         return "activation"
     if "pool" in text:
         return "pooling"
@@ -391,7 +406,7 @@ def main(argv=None):
     parser.add_argument("--peer-python", help="python with torch installed (see shared/peers/README.md)")
     parser.add_argument("--peer", default=os.path.join(HERE, "..", "..", "shared", "peers", "torch_resnet.py"))
     parser.add_argument("--env", nargs="+", default=[], metavar="KEY=VALUE", help="environment of our worker")
-    parser.add_argument("--gelu", default="keras", help="our GELU variant (gelu_variants.py)")
+    parser.add_argument("--gelu", default="package", help="our GELU variant (gelu_variants.py)")
     parser.add_argument("--json", help="also write both sides' raw results to this file")
     parser.add_argument("--worker", choices=("keras", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--net", help=argparse.SUPPRESS)

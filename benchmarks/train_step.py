@@ -26,7 +26,7 @@ from gelu_variants import VARIANTS as GELUS  # noqa: E402 (imports Keras only wh
 
 
 def keras_setup(preset, batch, variant, recipe_minutes=None, steps_per_epoch=8, steps_per_execution=1,
-                gelu="keras"):
+                gelu="package"):
     """(model, dataset, label): the network compiled as measured, and a cached dataset of random batches;
     `gelu`: a variant of gelu_variants.py."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -69,7 +69,7 @@ def keras_setup(preset, batch, variant, recipe_minutes=None, steps_per_epoch=8, 
     return model, data, preset
 
 
-def measure_keras(preset, batch, steps, warmup, variant, recipe_minutes=None, steps_per_execution=1, gelu="keras"):
+def measure_keras(preset, batch, steps, warmup, variant, recipe_minutes=None, steps_per_execution=1, gelu="package"):
     """One in-process measurement: steady-state training images/s with model.fit.
 
     With `steps_per_execution` k, `warmup` and `steps` are rounded up to multiples of k (the clock
@@ -111,7 +111,7 @@ def main():
     parser.add_argument("--peer", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "peers", "torch_resnet.py"))
     parser.add_argument("--recipe-minutes", type=int, help="measure the fast recipe's network of this tier")
     parser.add_argument("--steps-per-execution", type=int, default=1, help="batches per compiled call (ours)")
-    parser.add_argument("--gelu", choices=GELUS, default="keras", help="GELU variant (gelu_variants.py), ours")
+    parser.add_argument("--gelu", choices=GELUS, default="package", help="GELU variant (gelu_variants.py), ours")
     parser.add_argument("--env", nargs="+", default=[], metavar="KEY=VALUE",
                         help="environment of our workers, e.g. TF_NUM_INTRAOP_THREADS=2")
     parser.add_argument("--op-profile", action="store_true",

@@ -113,3 +113,46 @@ def test_gelu_is_the_exact_erf_form():
 def test_wrong_values_are_refused_naming_value_and_accepted(options, match):
     with pytest.raises(ValueError, match=match):
         ResNetSpec(**{**SMALL, **options})
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the XLA-compiled path is TensorFlow's")
+@pytest.mark.parametrize("dtype, tol", [("float32", 1e-6), ("bfloat16", 1e-2)])
+def test_gelu_training_path_matches_autodiff_of_the_erf_form(dtype, tol):
+    import tensorflow as tf
+
+    from keras_resnet_cifar.layers import GELU
+
+    # the input rounded to `dtype` first, so only the layer's own rounding is compared
+    x = tf.cast(tf.constant(np.random.default_rng(0).normal(size=(4, 5, 5, 8)) * 3, tf.float32), dtype)
+    x32 = tf.cast(x, tf.float32)
+    weights = tf.cos(x32)
+    with tf.GradientTape() as tape:
+        tape.watch(x32)
+        expected = tf.nn.gelu(x32, approximate=False)
+        loss = tf.reduce_sum(expected * weights)
+    expected_grad = tape.gradient(loss, x32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = GELU(dtype="mixed_bfloat16" if dtype == "bfloat16" else "float32")(x, training=True)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * weights)
+    grad = tape.gradient(loss, x)
+    assert y.dtype == x.dtype and grad.dtype == x.dtype
+    np.testing.assert_allclose(tf.cast(y, tf.float32).numpy(), expected.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(tf.cast(grad, tf.float32).numpy(), expected_grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the XLA-compiled path is TensorFlow's")
+def test_gelu_compiles_with_xla_in_training_only():
+    """Training runs the XLA-compiled GELU; inference (what `export` traces) holds standard ops only."""
+    import tensorflow as tf
+
+    from keras_resnet_cifar.layers import GELU
+
+    layer = GELU()
+
+    def xla_functions(training):
+        graph = tf.function(lambda x: layer(x, training=training)).get_concrete_function(
+            tf.TensorSpec([2, 3], tf.float32)).graph.as_graph_def()
+        return [f.signature.name for f in graph.library.function if "_XlaMustCompile" in f.attr]
+
+    assert xla_functions(True) and not xla_functions(False)
