@@ -7,6 +7,7 @@ import pytest
 from keras_resnet_cifar.cli import build_parser
 from keras_resnet_cifar.cli.options import config_from_args
 from keras_resnet_cifar.cli.tune import space_from_args
+from keras_resnet_cifar.tuning.settings import resolve_settings
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.tuning import dimensions, leaderboard
 from keras_resnet_cifar.tuning.dimensions import CHOICE, Dimension
@@ -111,5 +112,6 @@ def test_budgets_are_positive_whole_numbers_checked_once(value):
 def test_a_whole_float_budget_is_the_flag_type():
     assert SearchSpace.create(max_params=4.5e6).max_params == 4_500_000
     args = build_parser().parse_args(["tune", "--max-params", "3e6", "--max-macs", "9e8"])
-    space = space_from_args(args, TrainConfig())
+    settings = resolve_settings(TrainConfig(), max_macs=args.max_macs)
+    space = space_from_args(args, settings.config, settings.max_macs)
     assert (space.max_params, space.max_macs) == (3_000_000, 900_000_000)

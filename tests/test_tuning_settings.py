@@ -30,6 +30,27 @@ def test_a_base_without_validation_split_is_searched_with_one_said_aloud():
     assert chosen.config.data.val_fraction == 0.2 and chosen.notes == ()
 
 
+def test_a_recipes_search_is_flop_fair_unless_told_otherwise():
+    """`tune --recipe fast`: no proposal costs more MACs per image than the recipe's own network (airbench94's
+    118.1M), so a winner trains in the recipe's time; --max-macs wins; without a recipe there is no limit."""
+    from keras_resnet_cifar.cli.options import config_from_args
+    from keras_resnet_cifar.cli.tune import space_from_args
+    from keras_resnet_cifar.params import count_network
+
+    args = build_parser().parse_args(["tune", "--recipe", "fast", "--minutes", "15"])
+    settings = resolve_settings(config_from_args(args), recipe=args.recipe, max_macs=args.max_macs)
+    assert settings.max_macs == count_network(recipe_config("fast", 15).model).macs == 118_147_360
+    assert settings.notes[-1] == ("tune: --max-macs 118,147,360, the fast recipe's network's MACs per image: a "
+                                  "winner trains in the recipe's time (pass --max-macs to choose another)")
+    space = space_from_args(args, settings.config, settings.max_macs)
+    assert space.max_macs == 118_147_360 and space.is_feasible(space.default)  # the recipe's network fits
+    wider = {**space.default, "channels_1": 128}
+    assert space.violation(wider).endswith("MACs > max_macs 118,147,360")
+    chosen = resolve_settings(recipe_config("fast", 15), recipe="fast", max_macs=2e8)
+    assert chosen.max_macs == 2e8 and not any("max-macs" in note for note in chosen.notes)
+    assert resolve_settings(TrainConfig()).max_macs is None
+
+
 def test_an_explicit_val_fraction_of_zero_is_refused_never_rewritten():
     with pytest.raises(ValueError, match=r"--val-fraction: received 0; accepted: a fraction in \(0, 1\)"):
         resolve_settings(recipe_config("fast", 15), val_fraction=0)

@@ -32,7 +32,8 @@ def register(subparsers):
     budget = parser.add_argument_group("budget")
     budget.add_argument("--max-params", type=float, default=DEFAULT_MAX_PARAMS,
                         help=f"trainable parameters (default {DEFAULT_MAX_PARAMS:.0e})".replace("e+0", "e"))
-    budget.add_argument("--max-macs", type=float, help="multiply-accumulates per image (default: no limit)")
+    budget.add_argument("--max-macs", type=float, help="multiply-accumulates per image (default: with --recipe, "
+                        "the recipe's network's; else no limit)")
     space = parser.add_argument_group("space (one value fixes a dimension, several open it)")
     space.add_argument("--stages", type=int, nargs="+", help="numbers of stages (default: the model's, e.g. 4 for "
                        "the study's ResNets, 3 for the fast recipe)")
@@ -60,13 +61,14 @@ def register(subparsers):
     parser.set_defaults(func=run)
 
 
-def space_from_args(args, config):
-    """The SearchSpace that `args` describe, with `config`'s values for the dimensions not given."""
+def space_from_args(args, config, max_macs=None):
+    """The SearchSpace that `args` describe, with `config`'s values for the dimensions not given and the MACs
+    budget `max_macs` (`SearchSettings.max_macs`)."""
     default = None
     if args.default_blocks or args.default_channels:
         default = {"blocks": args.default_blocks or [], "channels": args.default_channels or []}
     return SearchSpace.create(config, stages=args.stages, blocks=args.blocks, widths=args.widths,
-                              max_params=args.max_params, max_macs=args.max_macs, default=default,
+                              max_params=args.max_params, max_macs=max_macs, default=default,
                               **{d.field: getattr(args, d.field) for d in dimensions.DIMENSIONS})
 
 
@@ -74,11 +76,12 @@ def run(args):
     from keras_resnet_cifar.tuning.search import run_search  # Keras Tuner and Keras: only when a search runs
 
     settings = resolve_settings(config_from_args(args), tuner=args.tuner, epochs=args.epochs,
-                                val_fraction=config_changes(args).get("data", {}).get("val_fraction"))
+                                val_fraction=config_changes(args).get("data", {}).get("val_fraction"),
+                                recipe=args.recipe, max_macs=args.max_macs)
     for note in settings.notes:
         print(note)
     config = settings.config
-    space = space_from_args(args, config)
+    space = space_from_args(args, config, settings.max_macs)
     with role_environment(chief=args.chief, worker=args.worker, oracle_ip=args.oracle_ip,
                           oracle_port=args.oracle_port):
         summary = run_search(config, space, tuner=args.tuner, max_trials=args.max_trials, epochs=settings.epochs,

@@ -8,6 +8,7 @@ import dataclasses
 
 from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.errors import UserError
+from keras_resnet_cifar.params import count_network
 
 TUNERS = ("hyperband", "bayesian", "random")  # oracle.ORACLES has one feasible oracle for each
 DEFAULT_EPOCHS = {"hyperband": 9}  # epochs per trial when not given (hyperband: the most a trial gets)
@@ -20,14 +21,16 @@ SEARCH_VAL_FRACTION = 0.1  # a base config that trains on every image (val_fract
 
 @dataclasses.dataclass(frozen=True)
 class SearchSettings:
-    """What a search runs with: the base config (full training), epochs per trial, and notes to show."""
+    """What a search runs with: the base config (full training), epochs per trial, the MACs budget per image
+    (None: no limit), and notes to show."""
 
     config: TrainConfig
     epochs: int
     notes: tuple = ()
+    max_macs: float | None = None
 
 
-def resolve_settings(config, *, tuner="hyperband", epochs=None, val_fraction=None):
+def resolve_settings(config, *, tuner="hyperband", epochs=None, val_fraction=None, recipe=None, max_macs=None):
     """The settings of a search asked for as `config`, `tuner`, `epochs` and `val_fraction`.
 
     Trials are ranked on validation accuracy, so the base config needs a validation split: an explicit
@@ -39,6 +42,9 @@ def resolve_settings(config, *, tuner="hyperband", epochs=None, val_fraction=Non
         tuner: "hyperband", "bayesian" or "random".
         epochs: epochs per trial asked for, or None: 9 for hyperband, 3 otherwise.
         val_fraction: the val_fraction asked for explicitly (--val-fraction), or None.
+        recipe: the recipe asked for (--recipe), or None. A search of a recipe is FLOP-fair by default: its
+            MACs budget is the recipe's network's, so a winner trains in the recipe's time (said in a note).
+        max_macs: the MACs budget asked for explicitly (--max-macs), or None.
 
     Returns:
         SearchSettings.
@@ -58,4 +64,8 @@ def resolve_settings(config, *, tuner="hyperband", epochs=None, val_fraction=Non
                      f"{SEARCH_VAL_FRACTION} (pass --val-fraction to choose another)")
     if epochs is None:
         epochs = DEFAULT_EPOCHS.get(tuner, OTHER_EPOCHS)
-    return SearchSettings(config, epochs, tuple(notes))
+    if max_macs is None and recipe is not None:
+        max_macs = count_network(config.model).macs
+        notes.append(f"tune: --max-macs {max_macs:,}, the {recipe} recipe's network's MACs per image: a winner "
+                     "trains in the recipe's time (pass --max-macs to choose another)")
+    return SearchSettings(config, epochs, tuple(notes), max_macs)
