@@ -77,6 +77,7 @@ def test_leaderboard_and_best_json_agree_with_the_oracle(finished):
         assert (row["trainable_params"], row["macs"]) == space.count(trials[row["trial"]]["values"])
         assert row["epochs"] == 1 and row["seconds"] > 0
     assert board["trials_by_status"] == {"COMPLETED": 3} and board["pareto_front"][0] in trials
+    assert board["pareto_front_macs"][0] in trials
     with open(os.path.join(project_dir, "leaderboard.csv")) as handle:
         table = list(csv.DictReader(handle))
     assert [r["trial"] for r in table] == [r["trial"] for r in rows]
@@ -188,3 +189,14 @@ def test_diverging_trials_are_recorded_and_never_end_the_search(tuner, trials, d
         assert all("at epoch 1, batch" in line and "lower --lr" in line for line in lines)
     else:  # the continued trial is not trained from a diverged parent
         assert any("continues trial" in line for line in lines)
+
+
+def test_pareto_fronts_by_parameters_and_by_macs():
+    from keras_resnet_cifar.tuning.leaderboard import pareto_front
+
+    rows = [{"trial": "a", "trainable_params": 100, "macs": 900, "val_accuracy": 0.60},
+            {"trial": "b", "trainable_params": 200, "macs": 100, "val_accuracy": 0.70},
+            {"trial": "c", "trainable_params": 300, "macs": 300, "val_accuracy": 0.65},
+            {"trial": "d", "trainable_params": 400, "macs": 950, "val_accuracy": 0.80}]
+    assert pareto_front(rows) == ["a", "b", "d"]  # by parameters: c is beaten by b (fewer, better)
+    assert pareto_front(rows, "macs") == ["b", "d"]  # by MACs: a costs more than b and scores less

@@ -6,7 +6,7 @@ Files in tuner/<project>/ besides Keras Tuner's own:
                               their trial.json has the metric "diverged": 1.0 and the reason as message)
     best.json                 the winner: hyperparameters, architecture, and the full TrainConfig
                               that `keras-resnet-cifar train --from-tuner` trains
-    pareto.png                validation accuracy against trainable parameters, Pareto front marked
+    pareto.png                validation accuracy against trainable parameters and against MACs, Pareto fronts marked
     space.json                the search space and settings (a resume with other ones is refused)
 """
 import csv
@@ -62,10 +62,11 @@ def rank(records, space):
     return [{"rank": i, **row} for i, row in enumerate(rows, start=1)]
 
 
-def pareto_front(rows):
-    """Trial ids no other row beats on both counts (higher accuracy with no more parameters)."""
+def pareto_front(rows, cost="trainable_params"):
+    """Trial ids no other row beats on both counts (higher accuracy at no more `cost`: "trainable_params"
+    or "macs")."""
     front, best = [], float("-inf")
-    for row in sorted(rows, key=lambda r: (r["trainable_params"], -r["val_accuracy"])):
+    for row in sorted(rows, key=lambda r: (r[cost], -r["val_accuracy"])):
         if row["val_accuracy"] > best:
             front.append(row["trial"])
             best = row["val_accuracy"]
@@ -103,7 +104,8 @@ def write_results(project_dir, records, space, base_config, search, *, plot=True
     diverged = [{"trial": r["trial_id"], "reason": r.get("message")} for r in records if r["metrics"].get(DIVERGED)]
     front = pareto_front(rows)
     write_json(os.path.join(project_dir, "leaderboard.json"),
-               {"rows": rows, "pareto_front": front, "trials_by_status": counts, "diverged": diverged,
+               {"rows": rows, "pareto_front": front, "pareto_front_macs": pareto_front(rows, "macs"),
+                "trials_by_status": counts, "diverged": diverged,
                 "max_params": space.max_params, "max_macs": space.max_macs})
     write_text(os.path.join(project_dir, "leaderboard.csv"), _csv(rows))
     if rows:
@@ -115,7 +117,7 @@ def write_results(project_dir, records, space, base_config, search, *, plot=True
             "hyperparameters": best["hyperparameters"], "architecture": space.architecture(best["hyperparameters"]),
             "config": config.to_dict(), "search": search})
     if plot and rows:
-        _plot(os.path.join(project_dir, "pareto.png"), rows, front, space)
+        _plot(os.path.join(project_dir, "pareto.png"), rows, space)
     return rows
 
 
@@ -156,24 +158,29 @@ def _csv(rows):
     return buffer.getvalue()
 
 
-def _plot(path, rows, front, space):
+def _plot(path, rows, space):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    ax.scatter([r["trainable_params"] / 1e6 for r in rows], [r["val_accuracy"] for r in rows], s=18,
-               color="0.6", label="trials")
-    on_front = sorted((r for r in rows if r["trial"] in set(front)), key=lambda r: r["trainable_params"])
-    ax.step([r["trainable_params"] / 1e6 for r in on_front], [r["val_accuracy"] for r in on_front], where="post",
-            color="tab:blue", marker="o", label="Pareto front")
-    ax.scatter([rows[0]["trainable_params"] / 1e6], [rows[0]["val_accuracy"]], marker="*", s=160,
-               color="tab:red", zorder=3, label=f"best (trial {rows[0]['trial']})")
-    ax.axvline(space.max_params / 1e6, color="k", linestyle="--", linewidth=1, label="parameter budget")
-    ax.set_xlabel("trainable parameters (millions)")
-    ax.set_ylabel("best validation accuracy")
-    ax.legend(loc="lower right", fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+    panels = (("trainable_params", "trainable parameters (millions)", space.max_params, "parameter budget"),
+              ("macs", "MACs per image (millions)", space.max_macs, "MACs budget"))
+    for ax, (cost, label, budget, budget_label) in zip(axes, panels):
+        front = set(pareto_front(rows, cost))
+        ax.scatter([r[cost] / 1e6 for r in rows], [r["val_accuracy"] for r in rows], s=18, color="0.6",
+                   label="trials")
+        on_front = sorted((r for r in rows if r["trial"] in front), key=lambda r: r[cost])
+        ax.step([r[cost] / 1e6 for r in on_front], [r["val_accuracy"] for r in on_front], where="post",
+                color="tab:blue", marker="o", label="Pareto front")
+        ax.scatter([rows[0][cost] / 1e6], [rows[0]["val_accuracy"]], marker="*", s=160, color="tab:red", zorder=3,
+                   label=f"best (trial {rows[0]['trial']})")
+        if budget is not None:
+            ax.axvline(budget / 1e6, color="k", linestyle="--", linewidth=1, label=budget_label)
+        ax.set_xlabel(label)
+        ax.legend(loc="lower right", fontsize=8)
+    axes[0].set_ylabel("best validation accuracy")
     fig.tight_layout()
     atomic_save(path, lambda temp: fig.savefig(temp, format="png", dpi=120))
     plt.close(fig)
