@@ -48,7 +48,7 @@ class GELU(keras.layers.Layer):
     Training on the TensorFlow backend, the forward and the gradient each run as one XLA-compiled
     loop in float32, cast back to the compute dtype (`_xla_gelu`): Keras's Activation("gelu") is a
     chain of Eigen ops on bfloat16, and autodiff's gradient a longer one (162 ms of a 512-image
-    airbench94 step on our CPUs against 29 ms for PyTorch's fused kernels; this layer: 1.15x the
+    airbench94 step on our CPUs against 29-35 ms for PyTorch's fused kernels; this layer: 1.10x the
     whole step, benchmarks/RESULTS.md). Inference (so an exported SavedModel holds standard ops
     only) and the other backends use keras.ops.gelu, the same function.
     """

@@ -102,9 +102,9 @@ def write_results(project_dir, records, space, base_config, search, *, plot=True
     rows = rank(records, space)
     counts = status_counts(records)
     diverged = [{"trial": r["trial_id"], "reason": r.get("message")} for r in records if r["metrics"].get(DIVERGED)]
-    front = pareto_front(rows)
+    fronts = {cost: pareto_front(rows, cost) for cost in ("trainable_params", "macs")}
     write_json(os.path.join(project_dir, "leaderboard.json"),
-               {"rows": rows, "pareto_front": front, "pareto_front_macs": pareto_front(rows, "macs"),
+               {"rows": rows, "pareto_front": fronts["trainable_params"], "pareto_front_macs": fronts["macs"],
                 "trials_by_status": counts, "diverged": diverged,
                 "max_params": space.max_params, "max_macs": space.max_macs})
     write_text(os.path.join(project_dir, "leaderboard.csv"), _csv(rows))
@@ -117,7 +117,7 @@ def write_results(project_dir, records, space, base_config, search, *, plot=True
             "hyperparameters": best["hyperparameters"], "architecture": space.architecture(best["hyperparameters"]),
             "config": config.to_dict(), "search": search})
     if plot and rows:
-        _plot(os.path.join(project_dir, "pareto.png"), rows, space)
+        _plot(os.path.join(project_dir, "pareto.png"), rows, fronts, space)
     return rows
 
 
@@ -158,7 +158,7 @@ def _csv(rows):
     return buffer.getvalue()
 
 
-def _plot(path, rows, space):
+def _plot(path, rows, fronts, space):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -168,7 +168,7 @@ def _plot(path, rows, space):
     panels = (("trainable_params", "trainable parameters (millions)", space.max_params, "parameter budget"),
               ("macs", "MACs per image (millions)", space.max_macs, "MACs budget"))
     for ax, (cost, label, budget, budget_label) in zip(axes, panels):
-        front = set(pareto_front(rows, cost))
+        front = set(fronts[cost])
         ax.scatter([r[cost] / 1e6 for r in rows], [r["val_accuracy"] for r in rows], s=18, color="0.6",
                    label="trials")
         on_front = sorted((r for r in rows if r["trial"] in front), key=lambda r: r[cost])
