@@ -44,12 +44,13 @@ def _progress(out):
 
 @pytest.fixture(scope="module")
 def finished(data, tmp_path_factory):
-    """One random search of 3 trials, 1 epoch each, shared by the tests below."""
+    """One random search of 3 trials, 1 epoch each, at a trial batch of 4 (the base config's is 8), shared by
+    the tests below."""
     from keras_resnet_cifar.tuning.search import run_search
 
     directory = tmp_path_factory.mktemp("tuner")
     summary = run_search(_config(), _space(), tuner="random", max_trials=3, epochs=1, directory=directory,
-                         project="small", data=data)
+                         project="small", data=data, trial={"optim": {"batch_size": 4}})
     return summary, os.path.join(directory, "small")
 
 
@@ -111,6 +112,16 @@ def test_resume_with_another_space_is_refused_listing_differences(finished, data
     message = str(error.value)
     assert "space.block_orders: ['a'] -> ['a', 'e']" in message and "search.epochs: 1 -> 2" in message
     assert "--overwrite" in message
+
+
+def test_trials_train_with_the_trial_changes_and_the_winner_keeps_the_base_config(finished):
+    _, project_dir = finished
+    with open(os.path.join(project_dir, "space.json")) as handle:
+        trained = json.load(handle)["training"]
+    with open(os.path.join(project_dir, "best.json")) as handle:
+        best = json.load(handle)
+    assert trained["optim"]["batch_size"] == 4 and trained["optim"]["epochs"] == 1
+    assert best["config"]["optim"]["batch_size"] == 8
 
 
 def test_best_json_feeds_train_from_tuner_with_the_same_architecture(finished):

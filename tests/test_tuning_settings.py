@@ -8,7 +8,7 @@ from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.recipes import recipe_config
 from keras_resnet_cifar.tuning.distributed import ENVIRONMENT, role, role_environment
 from keras_resnet_cifar.tuning.oracle import ORACLES
-from keras_resnet_cifar.tuning.settings import TUNERS, resolve_settings
+from keras_resnet_cifar.tuning.settings import RECIPE_TRIAL, TUNERS, resolve_settings
 from keras_resnet_cifar.tuning.space import DEFAULT_MAX_PARAMS
 
 
@@ -26,7 +26,7 @@ def test_a_base_without_validation_split_is_searched_with_one_said_aloud():
     assert settings.config == base.replace(data={"val_fraction": 0.1})
     assert settings.notes == ("tune: trials are ranked on a validation split: the recipe's val_fraction 0 -> 0.1 "
                               "(pass --val-fraction to choose another)",)
-    chosen = resolve_settings(base.replace(data={"val_fraction": 0.2}), val_fraction=0.2)
+    chosen = resolve_settings(base.replace(data={"val_fraction": 0.2}), asked={"data": {"val_fraction": 0.2}})
     assert chosen.config.data.val_fraction == 0.2 and chosen.notes == ()
 
 
@@ -51,9 +51,49 @@ def test_a_recipes_search_is_flop_fair_unless_told_otherwise():
     assert resolve_settings(TrainConfig()).max_macs is None
 
 
+def _tune_settings(*flags):
+    from keras_resnet_cifar.cli.options import config_changes, config_from_args
+
+    args = build_parser().parse_args(["tune", *flags])
+    return resolve_settings(config_from_args(args), tuner=args.tuner, epochs=args.epochs, asked=config_changes(args),
+                            recipe=args.recipe, max_macs=args.max_macs)
+
+
+def test_a_recipes_trials_are_the_measured_proxy_and_each_flag_given_wins():
+    """`tune --recipe fast`: trials train the proxy that benchmarks/proxy_rank.py measured (one of its candidates),
+    not the recipe's batch on a handful of steps; the winner's config keeps the recipe's full training."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("proxy_rank", os.path.join(
+        os.path.dirname(__file__), "..", "benchmarks", "proxy_rank.py"))
+    proxy_rank = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(proxy_rank)
+    measured = (RECIPE_TRIAL["epochs"], RECIPE_TRIAL["train_subset"], RECIPE_TRIAL["val_subset"],
+                RECIPE_TRIAL["batch_size"])
+    assert measured in proxy_rank.PROXIES.values()
+
+    settings = _tune_settings("--recipe", "fast")
+    recipe = recipe_config("fast", 15)
+    assert (settings.epochs, settings.train_subset) == (RECIPE_TRIAL["epochs"], RECIPE_TRIAL["train_subset"])
+    assert settings.trial == {"data": {"val_subset": RECIPE_TRIAL["val_subset"]},
+                              "optim": {"batch_size": RECIPE_TRIAL["batch_size"]}}
+    assert settings.config == recipe.replace(data={"val_fraction": 0.1})  # the winner trains the recipe's way
+    assert settings.config.optim.batch_size == 1024 != RECIPE_TRIAL["batch_size"]
+    assert any(note.startswith(f"tune: each trial trains {RECIPE_TRIAL['epochs']} epochs on 10,000 images at batch "
+                               "512, ranked on 2,000 validation images") for note in settings.notes)
+
+    chosen = _tune_settings("--recipe", "fast", "--epochs", "2", "--train-subset", "3000", "--val-subset", "500",
+                            "--batch-size", "128", "--tuner", "random")
+    assert (chosen.epochs, chosen.train_subset) == (2, 3000)
+    assert chosen.trial == {"data": {"val_subset": 500}, "optim": {"batch_size": 128}}
+
+    plain = _tune_settings("--tuner", "random")  # no recipe: no proxy, every image, the base config's batch
+    assert (plain.epochs, plain.train_subset, plain.trial) == (3, None, {})
+
+
 def test_an_explicit_val_fraction_of_zero_is_refused_never_rewritten():
     with pytest.raises(ValueError, match=r"--val-fraction: received 0; accepted: a fraction in \(0, 1\)"):
-        resolve_settings(recipe_config("fast", 15), val_fraction=0)
+        resolve_settings(recipe_config("fast", 15), asked={"data": {"val_fraction": 0}})
 
 
 @pytest.fixture

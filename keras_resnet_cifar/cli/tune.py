@@ -6,7 +6,8 @@ from keras_resnet_cifar.tuning import dimensions
 from keras_resnet_cifar.tuning.distributed import role_environment
 from keras_resnet_cifar.tuning.leaderboard import format_table
 from keras_resnet_cifar.tuning.settings import (DEFAULT_DIRECTORY, DEFAULT_EPOCHS, DEFAULT_FACTOR, DEFAULT_MAX_TRIALS,
-                                                DEFAULT_PROJECT, OTHER_EPOCHS, TUNERS, resolve_settings)
+                                                DEFAULT_PROJECT, OTHER_EPOCHS, RECIPE_TRIAL, TUNERS,
+                                                resolve_settings)
 from keras_resnet_cifar.tuning.space import DEFAULT_MAX_PARAMS, DEFAULT_WIDTHS, SearchSpace
 
 
@@ -22,7 +23,9 @@ def register(subparsers):
     search.add_argument("--max-trials", type=int, help=f"default {DEFAULT_MAX_TRIALS} (hyperband: one full "
                         "iteration)")
     search.add_argument("--epochs", type=int, help="epochs per trial, hyperband's maximum (default " + ", ".join(
-        f"{n} for {tuner}" for tuner, n in DEFAULT_EPOCHS.items()) + f", {OTHER_EPOCHS} otherwise)")
+        f"{n} for {tuner}" for tuner, n in DEFAULT_EPOCHS.items()) + f", {OTHER_EPOCHS} otherwise; with --recipe "
+        f"{RECIPE_TRIAL['epochs']}, on {RECIPE_TRIAL['train_subset']:,} images at batch {RECIPE_TRIAL['batch_size']}: the "
+        "measured proxy)")
     search.add_argument("--factor", type=int, default=DEFAULT_FACTOR,
                         help=f"hyperband's reduction factor (default {DEFAULT_FACTOR})")
     search.add_argument("--directory", default=DEFAULT_DIRECTORY, help=f"results folder (default {DEFAULT_DIRECTORY}/)")
@@ -76,8 +79,7 @@ def run(args):
     from keras_resnet_cifar.tuning.search import run_search  # Keras Tuner and Keras: only when a search runs
 
     settings = resolve_settings(config_from_args(args), tuner=args.tuner, epochs=args.epochs,
-                                val_fraction=config_changes(args).get("data", {}).get("val_fraction"),
-                                recipe=args.recipe, max_macs=args.max_macs)
+                                asked=config_changes(args), recipe=args.recipe, max_macs=args.max_macs)
     for note in settings.notes:
         print(note)
     config = settings.config
@@ -85,7 +87,7 @@ def run(args):
     with role_environment(chief=args.chief, worker=args.worker, oracle_ip=args.oracle_ip,
                           oracle_port=args.oracle_port):
         summary = run_search(config, space, tuner=args.tuner, max_trials=args.max_trials, epochs=settings.epochs,
-                             train_subset=config.data.train_subset, directory=args.directory, project=args.project,
+                             train_subset=settings.train_subset, trial=settings.trial, directory=args.directory, project=args.project,
                              overwrite=args.overwrite, factor=args.factor)
     if summary["role"] == "worker":
         print(f"tune: worker done, {summary['trials']['run_here']} trials run here")

@@ -35,7 +35,8 @@ WORST_VAL_ACCURACY = 0.0  # the objective such a trial reports
 
 
 def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHER_EPOCHS, train_subset=None,
-               directory=DEFAULT_DIRECTORY, project=DEFAULT_PROJECT, overwrite=False, data=None, factor=DEFAULT_FACTOR):
+               directory=DEFAULT_DIRECTORY, project=DEFAULT_PROJECT, overwrite=False, data=None, factor=DEFAULT_FACTOR,
+               trial=None):
     """Search `space` under its budget; returns a summary dict and writes the leaderboard.
 
     Args:
@@ -49,6 +50,8 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
         overwrite: delete an earlier search in that folder first. Default False (resume).
         data: a CifarData; default `load_data` with `config.data` and `train_subset`.
         factor: Hyperband's reduction factor. Default 3.
+        trial: other changes to `config` for the trials only ({section: {field: value}}, e.g. a smaller
+            batch or validation split, `SearchSettings.trial`); the winner's full training keeps `config`.
 
     Returns:
         dict: project_dir, role, trials (count by status), rejected (proposals over budget that
@@ -66,7 +69,8 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
     if max_trials is None and tuner != "hyperband":
         max_trials = DEFAULT_MAX_TRIALS
     project_dir = os.path.join(os.fspath(directory), project)
-    trial_config = config.replace(optim={"epochs": epochs}, data={"train_subset": train_subset})  # checks itself
+    trial_config = config.replace(optim={"epochs": epochs}, data={"train_subset": train_subset}).replace(
+        **(trial or {}))  # checks itself
     search = {"tuner": tuner, "epochs": epochs, "train_subset": train_subset, "factor": factor,
               "objective": "val_accuracy", "seed": config.seed}
     described = {"space": space.describe(), "search": search, "training": trial_config.to_dict()}

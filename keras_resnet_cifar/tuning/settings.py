@@ -17,21 +17,29 @@ DEFAULT_MAX_TRIALS = 10  # trials of a random or Bayesian search (Hyperband: one
 DEFAULT_FACTOR = 3  # Hyperband's reduction factor
 DEFAULT_DIRECTORY, DEFAULT_PROJECT = "tuner", "resnet_cifar"  # results go to directory/project
 SEARCH_VAL_FRACTION = 0.1  # a base config that trains on every image (val_fraction 0) is searched with this
+# A search of a recipe (`tune --recipe`) trains each trial as this proxy of the recipe's full training, the
+# candidate of benchmarks/proxy_rank.py whose scores ranked networks most as full training did (RESULTS.md,
+# "Proxies that rank"): epochs (Hyperband's most), training images, validation images, batch size. A flag
+# given explicitly wins over each.
+RECIPE_TRIAL = {"epochs": 4, "train_subset": 10_000, "val_subset": 2_000, "batch_size": 512}
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchSettings:
     """What a search runs with: the base config (full training), epochs per trial, the MACs budget per image
-    (None: no limit), and notes to show."""
+    (None: no limit), notes to show, training images per trial (None: all) and the trials' other changes
+    to the base config (nested, as `TrainConfig.replace` takes them; the winner trains with the base)."""
 
     config: TrainConfig
     epochs: int
     notes: tuple = ()
     max_macs: float | None = None
+    train_subset: int | None = None
+    trial: dict = dataclasses.field(default_factory=dict)
 
 
-def resolve_settings(config, *, tuner="hyperband", epochs=None, val_fraction=None, recipe=None, max_macs=None):
-    """The settings of a search asked for as `config`, `tuner`, `epochs` and `val_fraction`.
+def resolve_settings(config, *, tuner="hyperband", epochs=None, asked=None, recipe=None, max_macs=None):
+    """The settings of a search asked for as `config`, `tuner`, `epochs` and the config flags `asked`.
 
     Trials are ranked on validation accuracy, so the base config needs a validation split: an explicit
     `val_fraction` of 0 is refused; a base that has none (e.g. the fast recipe, which trains on all
@@ -40,10 +48,12 @@ def resolve_settings(config, *, tuner="hyperband", epochs=None, val_fraction=Non
     Args:
         config: the TrainConfig asked for (--config, --recipe and the flags).
         tuner: "hyperband", "bayesian" or "random".
-        epochs: epochs per trial asked for, or None: 9 for hyperband, 3 otherwise.
-        val_fraction: the val_fraction asked for explicitly (--val-fraction), or None.
+        epochs: epochs per trial asked for, or None: 9 for hyperband, 3 otherwise (a recipe's: RECIPE_TRIAL's).
+        asked: the config changes given explicitly as flags ({section: {field: value}}, as
+            `cli.options.config_changes` returns them), or None.
         recipe: the recipe asked for (--recipe), or None. A search of a recipe is FLOP-fair by default: its
-            MACs budget is the recipe's network's, so a winner trains in the recipe's time (said in a note).
+            MACs budget is the recipe's network's, so a winner trains in the recipe's time (said in a note);
+            and its trials are RECIPE_TRIAL's proxy, except where a flag says otherwise (said in a note).
         max_macs: the MACs budget asked for explicitly (--max-macs), or None.
 
     Returns:
@@ -53,19 +63,31 @@ def resolve_settings(config, *, tuner="hyperband", epochs=None, val_fraction=Non
         >>> resolve_settings(TrainConfig(), tuner="random").epochs
         3
     """
-    notes = []
+    notes, asked = [], asked or {}
+    asked_data, asked_optim = asked.get("data", {}), asked.get("optim", {})
     if config.data.val_fraction == 0:
-        if val_fraction == 0:  # asked for: refused, never rewritten
+        if asked_data.get("val_fraction") == 0:  # asked for: refused, never rewritten
             raise UserError("--val-fraction: received 0; accepted: a fraction in (0, 1), e.g. 0.1: trials are "
                              "ranked on validation accuracy, which needs held-out training images (the test split "
                              "is never used to choose)")
         config = config.replace(data={"val_fraction": SEARCH_VAL_FRACTION})
         notes.append(f"tune: trials are ranked on a validation split: the recipe's val_fraction 0 -> "
                      f"{SEARCH_VAL_FRACTION} (pass --val-fraction to choose another)")
+    train_subset, trial = config.data.train_subset, {}
+    if recipe is not None:
+        proxy = {"epochs": epochs, "train_subset": asked_data.get("train_subset"),
+                 "val_subset": asked_data.get("val_subset"), "batch_size": asked_optim.get("batch_size")}
+        proxy = {name: RECIPE_TRIAL[name] if value is None else value for name, value in proxy.items()}
+        epochs, train_subset = proxy["epochs"], proxy["train_subset"]
+        trial = {"data": {"val_subset": proxy["val_subset"]}, "optim": {"batch_size": proxy["batch_size"]}}
+        notes.append(f"tune: each trial trains {epochs} epochs on {train_subset:,} images at batch "
+                     f"{proxy['batch_size']}, ranked on {proxy['val_subset']:,} validation images: the proxy "
+                     "of full training that ranked networks best (benchmarks/RESULTS.md; pass --epochs, "
+                     "--train-subset, --val-subset or --batch-size to choose others)")
     if epochs is None:
         epochs = DEFAULT_EPOCHS.get(tuner, OTHER_EPOCHS)
     if max_macs is None and recipe is not None:
         max_macs = count_network(config.model).macs
         notes.append(f"tune: --max-macs {max_macs:,}, the {recipe} recipe's network's MACs per image: a winner "
                      "trains in the recipe's time (pass --max-macs to choose another)")
-    return SearchSettings(config, epochs, tuple(notes), max_macs)
+    return SearchSettings(config, epochs, tuple(notes), max_macs, train_subset, trial)
