@@ -98,8 +98,11 @@ def summarize(out, networks=tuple(NETWORKS), proxies=tuple(PROXIES)):
     """The table and each proxy's rank correlation, from the finished runs under `out`.
 
     Returns:
-        {"rows": [{network, params, macs, truth, truth_s, <proxy>, <proxy>_s...}], "proxies": {proxy:
-        {"spearman", "p_value", "n", "minutes_per_trial"}}}; a proxy needs 3 networks with both scores.
+        {"rows": [{network, params, macs, truth, truth_s, <proxy>, <proxy>_s, <proxy>_trial_s...}], "proxies":
+        {proxy: {"spearman", "p_value", "n", "minutes_per_trial", "wall_minutes"}}}; a proxy needs 3 networks
+        with both scores. <name>_s is the whole run's wall (loading, tracing, training, the test evaluation);
+        <name>_trial_s its epochs' training and validation seconds (history.csv), what a search's trial spends
+        (a search loads the data once and evaluates no trial on test); minutes_per_trial is their mean.
     """
     from scipy.stats import spearmanr
 
@@ -116,16 +119,35 @@ def summarize(out, networks=tuple(NETWORKS), proxies=tuple(PROXIES)):
                 if os.path.exists(wall_file):
                     with open(wall_file, encoding="utf-8") as handle:
                         row[f"{name}_s"] = json.load(handle)["wall_s"]
+                epoch_seconds = _epoch_seconds(os.path.join(folder, "history.csv"))
+                if epoch_seconds is not None:
+                    row[f"{name}_trial_s"] = epoch_seconds
         rows.append(row)
     quality = {}
     for proxy in proxies:
         pairs = [(row[proxy], row["truth"]) for row in rows if proxy in row and "truth" in row]
-        seconds = [row[f"{proxy}_s"] for row in rows if f"{proxy}_s" in row]
         if len(pairs) >= 3:
             rho, p_value = spearmanr(*zip(*pairs))
             quality[proxy] = {"spearman": round(float(rho), 4), "p_value": round(float(p_value), 4), "n": len(pairs),
-                              "minutes_per_trial": round(sum(seconds) / len(seconds) / 60, 2) if seconds else None}
+                              "minutes_per_trial": _mean_minutes(rows, f"{proxy}_trial_s"),
+                              "wall_minutes": _mean_minutes(rows, f"{proxy}_s")}
     return {"rows": rows, "proxies": quality}
+
+
+def _epoch_seconds(history_file):
+    """The training and validation seconds of a run's epochs (history.csv), or None without the file."""
+    if not os.path.exists(history_file):
+        return None
+    import csv
+
+    with open(history_file, encoding="utf-8", newline="") as handle:
+        return round(sum(float(row.get("seconds") or 0) + float(row.get("val_seconds") or 0)
+                         for row in csv.DictReader(handle)), 1)
+
+
+def _mean_minutes(rows, key):
+    seconds = [row[key] for row in rows if key in row]
+    return round(sum(seconds) / len(seconds) / 60, 2) if seconds else None
 
 
 def report(summary, out, proxies):
@@ -138,7 +160,8 @@ def report(summary, out, proxies):
         print("| " + " | ".join(cells) + " |")
     for proxy, quality in summary["proxies"].items():
         print(f"{proxy}: Spearman {quality['spearman']:+.3f} (p {quality['p_value']:.3f}, n {quality['n']}), "
-              f"{quality['minutes_per_trial']} min a trial")
+              f"{quality['minutes_per_trial']} min a trial (training and validation; "
+              f"{quality['wall_minutes']} min as a whole run with loading and the test evaluation)")
     write_json(os.path.join(out, "proxy_rank.json"), summary)
     if summary["proxies"]:
         import matplotlib

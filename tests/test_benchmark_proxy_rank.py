@@ -36,11 +36,14 @@ def test_truth_is_the_tier_and_proxies_are_trials_on_a_validation_split():
         assert epochs * images < tier.optim.epochs * 50_000
 
 
-def _finished(folder, metrics, wall_s=None):
+def _finished(folder, metrics, wall_s=None, epochs=()):
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps(metrics))
     if wall_s is not None:
         (folder / "wall.json").write_text(json.dumps({"wall_s": wall_s}))
+    if epochs:  # (training seconds, validation seconds) per epoch, as train() writes history.csv
+        (folder / "history.csv").write_text("epoch,accuracy,seconds,val_seconds\n" + "".join(
+            f"{n},0.5,{train_s},{val_s}\n" for n, (train_s, val_s) in enumerate(epochs, 1)))
 
 
 def test_spearman_of_each_proxy_against_the_truth(tmp_path):
@@ -49,12 +52,14 @@ def test_spearman_of_each_proxy_against_the_truth(tmp_path):
     for network, truth in zip(networks, truths):
         _finished(tmp_path / network / "truth", {"test_accuracy": truth}, 600.0)
         _finished(tmp_path / network / "same", {"best_val_accuracy": truth - 0.2, "test_accuracy": 0.1}, 60.0)
-        _finished(tmp_path / network / "reversed", {"best_val_accuracy": 1 - truth}, 120.0)
+        _finished(tmp_path / network / "reversed", {"best_val_accuracy": 1 - truth}, 120.0, [(40, 5), (40, 5)])
     (tmp_path / "resnet-111-48" / "same" / "metrics.json").unlink()  # an unfinished proxy run is left out
     summary = bench.summarize(str(tmp_path), networks, ("same", "reversed"))
     assert summary["proxies"]["same"]["spearman"] == pytest.approx(1.0) and summary["proxies"]["same"]["n"] == 4
     assert summary["proxies"]["reversed"]["spearman"] == pytest.approx(-1.0)
-    assert summary["proxies"]["reversed"]["minutes_per_trial"] == 2.0
+    reversed_quality = summary["proxies"]["reversed"]
+    assert (reversed_quality["wall_minutes"], reversed_quality["minutes_per_trial"]) == (2.0, 1.5)  # 2 x 45 s
+    assert summary["proxies"]["same"]["minutes_per_trial"] is None  # no history.csv: not guessed
     row = summary["rows"][0]
     assert (row["network"], row["truth"], row["same"], row["truth_s"]) == ("airbench94", 0.94, pytest.approx(0.74), 600)
     bench.report(summary, str(tmp_path), ("same", "reversed"))

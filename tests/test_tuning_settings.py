@@ -23,11 +23,12 @@ def test_a_base_without_validation_split_is_searched_with_one_said_aloud():
     base = recipe_config("fast", 15)
     assert base.data.val_fraction == 0
     settings = resolve_settings(base, tuner="random")
-    assert settings.config == base.replace(data={"val_fraction": 0.1})
-    assert settings.notes == ("tune: trials are ranked on a validation split: the recipe's val_fraction 0 -> 0.1 "
-                              "(pass --val-fraction to choose another)",)
+    assert settings.config == base and settings.trial == {"data": {"val_fraction": 0.1}}  # the winner: every image
+    assert settings.notes == ("tune: trials are ranked on a validation split, 10% of the training images; the "
+                              "winner's training keeps the config's val_fraction 0 (every image; pass "
+                              "--val-fraction to choose another for both)",)
     chosen = resolve_settings(base.replace(data={"val_fraction": 0.2}), asked={"data": {"val_fraction": 0.2}})
-    assert chosen.config.data.val_fraction == 0.2 and chosen.notes == ()
+    assert chosen.config.data.val_fraction == 0.2 and chosen.notes == () and chosen.trial == {}
 
 
 def test_a_recipes_search_is_flop_fair_unless_told_otherwise():
@@ -75,9 +76,9 @@ def test_a_recipes_trials_are_the_measured_proxy_and_each_flag_given_wins():
     settings = _tune_settings("--recipe", "fast")
     recipe = recipe_config("fast", 15)
     assert (settings.epochs, settings.train_subset) == (RECIPE_TRIAL["epochs"], RECIPE_TRIAL["train_subset"])
-    assert settings.trial == {"data": {"val_subset": RECIPE_TRIAL["val_subset"]},
+    assert settings.trial == {"data": {"val_fraction": 0.1, "val_subset": RECIPE_TRIAL["val_subset"]},
                               "optim": {"batch_size": RECIPE_TRIAL["batch_size"]}}
-    assert settings.config == recipe.replace(data={"val_fraction": 0.1})  # the winner trains the recipe's way
+    assert settings.config == recipe  # the winner trains the recipe's way: every image, its batch and epochs
     assert settings.config.optim.batch_size == 1024 != RECIPE_TRIAL["batch_size"]
     assert any(note.startswith(f"tune: each trial trains {RECIPE_TRIAL['epochs']} epochs on 10,000 images at batch "
                                "512, ranked on 2,000 validation images") for note in settings.notes)
@@ -85,7 +86,7 @@ def test_a_recipes_trials_are_the_measured_proxy_and_each_flag_given_wins():
     chosen = _tune_settings("--recipe", "fast", "--epochs", "2", "--train-subset", "3000", "--val-subset", "500",
                             "--batch-size", "128", "--tuner", "random")
     assert (chosen.epochs, chosen.train_subset) == (2, 3000)
-    assert chosen.trial == {"data": {"val_subset": 500}, "optim": {"batch_size": 128}}
+    assert chosen.trial == {"data": {"val_fraction": 0.1, "val_subset": 500}, "optim": {"batch_size": 128}}
 
     plain = _tune_settings("--tuner", "random")  # no recipe: no proxy, every image, the base config's batch
     assert (plain.epochs, plain.train_subset, plain.trial) == (3, None, {})

@@ -16,7 +16,7 @@ def register(subparsers):
         "tune", help="search blocks and widths (and more) under a parameter budget; resumable, distributed",
         description="Every proposal is checked against the budget analytically before a trial starts, so no "
                     "trial is spent on an over-budget model. Rerunning the same command resumes the search. "
-                    "Then: keras-resnet-cifar train --from-tuner tuner/PROJECT --epochs 50")
+                    "Then: keras-resnet-cifar train --from-tuner tuner/PROJECT (the base config's full training)")
     search = parser.add_argument_group("search")
     search.add_argument("--tuner", choices=TUNERS, default=TUNERS[0],
                         help=f"default {TUNERS[0]} (multi-fidelity over epochs)")
@@ -98,5 +98,7 @@ def run(args):
     if summary["rows"]:
         print(format_table(summary["rows"]))
         print(f"wrote leaderboard.csv, leaderboard.json, best.json, pareto.png in {summary['project_dir']}")
-        print(f"train the winner: keras-resnet-cifar train --from-tuner {summary['project_dir']} --epochs 50")
+        images = "the training images but the validation split" if config.data.val_fraction else "every image"
+        print(f"train the winner: keras-resnet-cifar train --from-tuner {summary['project_dir']} (the base config's "
+              f"full training: {config.optim.epochs} epochs on {images}; --epochs to change)")
     return 0

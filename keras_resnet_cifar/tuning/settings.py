@@ -41,9 +41,9 @@ class SearchSettings:
 def resolve_settings(config, *, tuner="hyperband", epochs=None, asked=None, recipe=None, max_macs=None):
     """The settings of a search asked for as `config`, `tuner`, `epochs` and the config flags `asked`.
 
-    Trials are ranked on validation accuracy, so the base config needs a validation split: an explicit
-    `val_fraction` of 0 is refused; a base that has none (e.g. the fast recipe, which trains on all
-    images) gets SEARCH_VAL_FRACTION, said in a note.
+    Trials are ranked on validation accuracy, so they need a validation split: an explicit `val_fraction`
+    of 0 is refused; a base that has none (e.g. the fast recipe, which trains on all images) keeps it for
+    the winner's training and its trials get SEARCH_VAL_FRACTION, said in a note.
 
     Args:
         config: the TrainConfig asked for (--config, --recipe and the flags).
@@ -65,25 +65,28 @@ def resolve_settings(config, *, tuner="hyperband", epochs=None, asked=None, reci
     """
     notes, asked = [], asked or {}
     asked_data, asked_optim = asked.get("data", {}), asked.get("optim", {})
+    trial_data, trial_optim = {}, {}
     if config.data.val_fraction == 0:
         if asked_data.get("val_fraction") == 0:  # asked for: refused, never rewritten
             raise UserError("--val-fraction: received 0; accepted: a fraction in (0, 1), e.g. 0.1: trials are "
                              "ranked on validation accuracy, which needs held-out training images (the test split "
                              "is never used to choose)")
-        config = config.replace(data={"val_fraction": SEARCH_VAL_FRACTION})
-        notes.append(f"tune: trials are ranked on a validation split: the recipe's val_fraction 0 -> "
-                     f"{SEARCH_VAL_FRACTION} (pass --val-fraction to choose another)")
-    train_subset, trial = config.data.train_subset, {}
+        trial_data["val_fraction"] = SEARCH_VAL_FRACTION
+        notes.append(f"tune: trials are ranked on a validation split, {SEARCH_VAL_FRACTION:.0%} of the training "
+                     "images; the winner's training keeps the config's val_fraction 0 (every image; pass "
+                     "--val-fraction to choose another for both)")
+    train_subset = config.data.train_subset
     if recipe is not None:
         proxy = {"epochs": epochs, "train_subset": asked_data.get("train_subset"),
                  "val_subset": asked_data.get("val_subset"), "batch_size": asked_optim.get("batch_size")}
         proxy = {name: RECIPE_TRIAL[name] if value is None else value for name, value in proxy.items()}
         epochs, train_subset = proxy["epochs"], proxy["train_subset"]
-        trial = {"data": {"val_subset": proxy["val_subset"]}, "optim": {"batch_size": proxy["batch_size"]}}
+        trial_data["val_subset"], trial_optim["batch_size"] = proxy["val_subset"], proxy["batch_size"]
         notes.append(f"tune: each trial trains {epochs} epochs on {train_subset:,} images at batch "
                      f"{proxy['batch_size']}, ranked on {proxy['val_subset']:,} validation images: the proxy "
                      "of full training that ranked networks best (benchmarks/RESULTS.md; pass --epochs, "
                      "--train-subset, --val-subset or --batch-size to choose others)")
+    trial = {name: changes for name, changes in (("data", trial_data), ("optim", trial_optim)) if changes}
     if epochs is None:
         epochs = DEFAULT_EPOCHS.get(tuner, OTHER_EPOCHS)
     if max_macs is None and recipe is not None:
