@@ -119,3 +119,43 @@ def test_a_macs_budget_is_checked_as_the_parameter_budget_is_before_any_model_is
                        match="over budget, not built: 529,205,760 MACs > max_macs 50,000,000"):
         ResNetHyperModel(space, TrainConfig(verbose=0), data=None).build(hp)
     assert no_model_built == []
+
+
+@pytest.mark.parametrize("kind", ["random", "hyperband", "bayesian"])
+def test_the_time_budget_starts_no_trial_once_spent_and_counts_over_a_resume(kind, tmp_path, monkeypatch):
+    """`tune --max-minutes`: a tuner asking for a new trial after the budget is told to stop (nothing is recorded),
+    one whose trial is running keeps it, and a resumed search (a new process) goes on counting."""
+    from keras_resnet_cifar.tuning import oracle as oracle_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(oracle_module.time, "monotonic", lambda: clock[0])
+    kwargs = {"max_epochs": 2} if kind == "hyperband" else {}
+    oracle = ORACLES[kind](_space(), seed=1, max_minutes=1, **kwargs)
+    oracle._set_project_dir(str(tmp_path), "first")
+    running = oracle.create_trial("tuner0")
+    assert running.status == "RUNNING" and not oracle.time_stopped
+    clock[0] += 61
+    assert oracle.create_trial("tuner0") is running  # its trial runs on
+    stopped = oracle.create_trial("tuner1")
+    assert stopped.status == "STOPPED" and oracle.time_stopped and list(oracle.trials) == [running.trial_id]
+    assert oracle.get_state()["search_seconds"] == 61
+    oracle.save()  # oracle.json, as a search writes it after each trial
+
+    resumed = ORACLES[kind](_space(), seed=1, max_minutes=2, **kwargs)  # the same search, a larger budget
+    resumed._set_project_dir(str(tmp_path), "first")
+    resumed.reload()
+    clock[0] += 50
+    assert resumed.search_seconds() == 111
+    assert resumed.create_trial("tuner1").status == "RUNNING"
+    clock[0] += 10
+    assert resumed.create_trial("tuner2").status == "STOPPED"
+
+
+@pytest.mark.parametrize("minutes", [0, -5, "60", True])
+def test_a_time_budget_that_is_not_a_positive_number_is_refused_before_anything_runs(minutes, tmp_path):
+    from keras_resnet_cifar.tuning.search import run_search
+
+    with pytest.raises(ValueError, match=r"max_minutes: received .*; accepted: a number of minutes > 0 "
+                                         r"\(--max-minutes\)"):
+        run_search(TrainConfig(), _space(), tuner="random", max_minutes=minutes, directory=tmp_path)
+    assert list(tmp_path.iterdir()) == []

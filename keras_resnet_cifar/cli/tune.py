@@ -26,6 +26,9 @@ def register(subparsers):
         f"{n} for {tuner}" for tuner, n in DEFAULT_EPOCHS.items()) + f", {OTHER_EPOCHS} otherwise; with --recipe "
         f"{RECIPE_TRIAL['epochs']}, on {RECIPE_TRIAL['train_subset']:,} images at batch {RECIPE_TRIAL['batch_size']}: the "
         "measured proxy)")
+    search.add_argument("--max-minutes", type=float, help="start no trial after this many minutes of search, "
+                        "counted over resumes (running trials finish); without --max-trials, trials are then not "
+                        "capped (hyperband: as many iterations as fit)")
     search.add_argument("--factor", type=int, default=DEFAULT_FACTOR,
                         help=f"hyperband's reduction factor (default {DEFAULT_FACTOR})")
     search.add_argument("--directory", default=DEFAULT_DIRECTORY, help=f"results folder (default {DEFAULT_DIRECTORY}/)")
@@ -87,14 +90,16 @@ def run(args):
     with role_environment(chief=args.chief, worker=args.worker, oracle_ip=args.oracle_ip,
                           oracle_port=args.oracle_port):
         summary = run_search(config, space, tuner=args.tuner, max_trials=args.max_trials, epochs=settings.epochs,
-                             train_subset=settings.train_subset, trial=settings.trial, directory=args.directory, project=args.project,
-                             overwrite=args.overwrite, factor=args.factor)
+                             train_subset=settings.train_subset, trial=settings.trial, directory=args.directory,
+                             project=args.project, overwrite=args.overwrite, factor=args.factor,
+                             max_minutes=args.max_minutes)
     if summary["role"] == "worker":
         print(f"tune: worker done, {summary['trials']['run_here']} trials run here")
         return 0
     counts = ", ".join(f"{n} {status.lower()}" for status, n in sorted(summary["trials"].items()))
     print(f"\n{summary['project_dir']}: {counts}; {summary['rejected']:,} over-budget proposals drawn again "
-          f"(no trial spent on them)")
+          f"(no trial spent on them); {summary['search_minutes']} minutes of search"
+          + (f", stopped by --max-minutes {args.max_minutes:g}" if summary["time_stopped"] else ""))
     if summary["rows"]:
         print(format_table(summary["rows"]))
         print(f"wrote leaderboard.csv, leaderboard.json, best.json, pareto.png in {summary['project_dir']}")

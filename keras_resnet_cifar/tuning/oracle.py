@@ -11,6 +11,7 @@ distribution restricted to the feasible set). Random proposals go through
 draws.
 """
 import random
+import time
 import warnings
 
 import keras_tuner
@@ -26,13 +27,33 @@ MAX_DRAWS = 100_000  # draws per proposal (~5 s) before the feasible share count
 class _Feasible:
     """Mixin: re-sample proposals over budget; counts how many were drawn again."""
 
-    def _setup_feasible(self, space, max_draws):
+    def _setup_feasible(self, space, max_draws, max_minutes=None):
         if not isinstance(space, SearchSpace):
             raise UserTypeError(f"space: received {type(space).__name__}; accepted: a SearchSpace")
         self.space = space
         self.max_draws = max_draws
         self.rejected = 0
         self.trial_end_hook = None  # called with (trial, tuner_id) once a trial has ended
+        self.max_minutes = max_minutes  # no trial starts after this many minutes of search; None: no limit
+        self.time_stopped = False  # whether the time budget has refused a trial
+        self._earlier_seconds, self._started = 0.0, time.monotonic()  # search time before this process, and now
+
+    def search_seconds(self):
+        """Seconds this search has run, over every process that ran it (kept in the oracle's state)."""
+        return self._earlier_seconds + time.monotonic() - self._started
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id):
+        # The time budget: once spent, every tuner asking for a trial is told to stop (Keras Tuner's STOPPED,
+        # as for max_trials), including a trial waiting to be retried; the trials running finish.
+        if (self.max_minutes is not None and tuner_id not in self.ongoing_trials
+                and self.search_seconds() >= 60 * self.max_minutes):
+            self.time_stopped = True
+            self.tuner_ids.discard(tuner_id)
+            hyperparameters = self.hyperparameters.copy()
+            hyperparameters.values = {}
+            return keras_tuner.engine.trial.Trial(hyperparameters, trial_id=str(len(self.trials)), status="STOPPED")
+        return super().create_trial(tuner_id)
 
     @keras_tuner.synchronized
     def end_trial(self, trial):
@@ -73,11 +94,12 @@ class _Feasible:
         self._retry_queue = [i for i in self._retry_queue if self.trials[i].status not in ("COMPLETED", "FAILED")]
 
     def get_state(self):
-        return {**super().get_state(), "feasible_rejected": self.rejected}
+        return {**super().get_state(), "feasible_rejected": self.rejected, "search_seconds": self.search_seconds()}
 
     def set_state(self, state):
         super().set_state(state)
         self.rejected = state.get("feasible_rejected", 0)
+        self._earlier_seconds, self._started = state.get("search_seconds", 0.0), time.monotonic()
 
 
 def _oracle_kwargs(space, kwargs):
@@ -92,6 +114,7 @@ class FeasibleRandomSearchOracle(_Feasible, keras_tuner.oracles.RandomSearchOrac
     Args:
         space: SearchSpace.
         max_draws: draws per proposal before giving up. Default MAX_DRAWS.
+        max_minutes: no trial starts after this many minutes of search (over resumes). Default None: no limit.
         **kwargs: RandomSearchOracle arguments (objective default "val_accuracy", max_trials, seed).
 
     Example:
@@ -100,9 +123,9 @@ class FeasibleRandomSearchOracle(_Feasible, keras_tuner.oracles.RandomSearchOrac
         True
     """
 
-    def __init__(self, space, max_draws=MAX_DRAWS, **kwargs):
+    def __init__(self, space, max_draws=MAX_DRAWS, max_minutes=None, **kwargs):
         super().__init__(**_oracle_kwargs(space, kwargs))
-        self._setup_feasible(space, max_draws)
+        self._setup_feasible(space, max_draws, max_minutes)
 
 
 class FeasibleHyperbandOracle(_Feasible, keras_tuner.oracles.HyperbandOracle):
@@ -111,12 +134,13 @@ class FeasibleHyperbandOracle(_Feasible, keras_tuner.oracles.HyperbandOracle):
     Args:
         space: SearchSpace.
         max_draws: draws per proposal before giving up. Default MAX_DRAWS.
+        max_minutes: no trial starts after this many minutes of search (over resumes). Default None: no limit.
         **kwargs: HyperbandOracle arguments (max_epochs, factor, hyperband_iterations, seed).
     """
 
-    def __init__(self, space, max_draws=MAX_DRAWS, **kwargs):
+    def __init__(self, space, max_draws=MAX_DRAWS, max_minutes=None, **kwargs):
         super().__init__(**_oracle_kwargs(space, kwargs))
-        self._setup_feasible(space, max_draws)
+        self._setup_feasible(space, max_draws, max_minutes)
 
 
 class FeasibleBayesianOracle(_Feasible, keras_tuner.oracles.BayesianOptimizationOracle):
@@ -132,14 +156,15 @@ class FeasibleBayesianOracle(_Feasible, keras_tuner.oracles.BayesianOptimization
         space: SearchSpace.
         max_draws: draws per random proposal before giving up. Default MAX_DRAWS.
         num_candidates: feasible configurations scored per guided proposal. Default 500.
+        max_minutes: no trial starts after this many minutes of search (over resumes). Default None: no limit.
         **kwargs: BayesianOptimizationOracle arguments (num_initial_points: random trials
             before the model guides, default 3 per open dimension, where Keras Tuner counts
             fixed ones too; alpha, beta, seed).
     """
 
-    def __init__(self, space, max_draws=MAX_DRAWS, num_candidates=500, **kwargs):
+    def __init__(self, space, max_draws=MAX_DRAWS, num_candidates=500, max_minutes=None, **kwargs):
         super().__init__(**_oracle_kwargs(space, kwargs))
-        self._setup_feasible(space, max_draws)
+        self._setup_feasible(space, max_draws, max_minutes)
         self.num_candidates = num_candidates
 
     def populate_space(self, trial_id):

@@ -36,7 +36,7 @@ WORST_VAL_ACCURACY = 0.0  # the objective such a trial reports
 
 def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHER_EPOCHS, train_subset=None,
                directory=DEFAULT_DIRECTORY, project=DEFAULT_PROJECT, overwrite=False, data=None, factor=DEFAULT_FACTOR,
-               trial=None):
+               trial=None, max_minutes=None):
     """Search `space` under its budget; returns a summary dict and writes the leaderboard.
 
     Args:
@@ -52,6 +52,8 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
         factor: Hyperband's reduction factor. Default 3.
         trial: other changes to `config` for the trials only ({section: {field: value}}, e.g. a smaller
             batch or validation split, `SearchSettings.trial`); the winner's full training keeps `config`.
+        max_minutes: no trial starts after this many minutes of search, counted over resumes (the running
+            trials finish); then trials are not capped unless max_trials is given. Default None: no limit.
 
     Returns:
         dict: project_dir, role, trials (count by status), rejected (proposals over budget that
@@ -65,8 +67,11 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
     for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1), ("factor", factor, 2)):
         if value is not None and (not isinstance(value, int) or value < low):
             raise UserError(f"{name}: received {value!r}; accepted: an integer >= {low}")
+    if max_minutes is not None and (isinstance(max_minutes, bool) or not isinstance(max_minutes, (int, float))
+                                    or not max_minutes > 0):
+        raise UserError(f"max_minutes: received {max_minutes!r}; accepted: a number of minutes > 0 (--max-minutes)")
     who = role()
-    if max_trials is None and tuner != "hyperband":
+    if max_trials is None and tuner != "hyperband" and max_minutes is None:
         max_trials = DEFAULT_MAX_TRIALS
     project_dir = os.path.join(os.fspath(directory), project)
     trial_config = config.replace(optim={"epochs": epochs}, data={"train_subset": train_subset}).replace(
@@ -94,7 +99,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
                 raise UserError("val_fraction: received 0 (no validation split); accepted: a fraction in (0, 1): "
                                  "trials are ranked on validation accuracy, never on test (--val-fraction)")
             check_data(trial_config, data)
-        oracle = _make_oracle(tuner, space, max_trials, epochs, factor, config.seed)
+        oracle = _make_oracle(tuner, space, max_trials, epochs, factor, config.seed, max_minutes)
         search_tuner = _ResNetTuner(oracle=oracle, hypermodel=ResNetHyperModel(space, trial_config, data),
                                     directory=os.fspath(directory), project_name=project, overwrite=overwrite)
         search_tuner.print_progress = who == "worker"
@@ -112,7 +117,8 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
             else:
                 search_tuner.search(epochs=epochs, verbose=0, callbacks=[StopTrialOnSignal(stop)])
         summary = {"project_dir": project_dir, "role": who, "rows": [], "best": None,
-                   "rejected": getattr(oracle, "rejected", 0)}
+                   "rejected": getattr(oracle, "rejected", 0), "time_stopped": getattr(oracle, "time_stopped", False),
+                   "search_minutes": round(oracle.search_seconds() / 60, 1) if who != "worker" else None}
         if who == "worker":
             summary["trials"] = {"run_here": search_tuner.trials_run}
             return summary
@@ -122,9 +128,11 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
         return summary
 
 
-def _make_oracle(tuner, space, max_trials, epochs, factor, seed):
+def _make_oracle(tuner, space, max_trials, epochs, factor, seed, max_minutes=None):
     kwargs = {"max_epochs": epochs, "factor": factor} if tuner == "hyperband" else {"max_trials": max_trials}
-    oracle = ORACLES[tuner](space, seed=seed + 1, **kwargs)  # Keras Tuner reads seed 0 as "no seed"
+    if tuner == "hyperband" and max_minutes is not None and max_trials is None:
+        kwargs["hyperband_iterations"] = None  # Keras Tuner: as many iterations as the time budget allows
+    oracle = ORACLES[tuner](space, seed=seed + 1, max_minutes=max_minutes, **kwargs)  # seed 0 would be "no seed"
     if tuner == "bayesian":  # 3 random trials per open dimension, but at most half the trials
         oracle.num_initial_points = max(3, min(3 * len(oracle._nonfixed_space()), max_trials // 2))
     oracle.max_trials = max_trials  # Hyperband too: it stops there even mid-bracket
