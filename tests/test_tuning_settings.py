@@ -63,12 +63,9 @@ def _tune_settings(*flags):
 def test_a_recipes_trials_are_the_measured_proxy_and_each_flag_given_wins():
     """`tune --recipe fast`: trials train the proxy that benchmarks/proxy_rank.py measured (one of its candidates),
     not the recipe's batch on a handful of steps; the winner's config keeps the recipe's full training."""
-    import importlib.util
+    from file_helpers import load_benchmark
 
-    spec = importlib.util.spec_from_file_location("proxy_rank", os.path.join(
-        os.path.dirname(__file__), "..", "benchmarks", "proxy_rank.py"))
-    proxy_rank = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(proxy_rank)
+    proxy_rank = load_benchmark("proxy_rank")
     measured = (RECIPE_TRIAL["epochs"], RECIPE_TRIAL["train_subset"], RECIPE_TRIAL["val_subset"],
                 RECIPE_TRIAL["batch_size"])
     assert measured in proxy_rank.PROXIES.values()
