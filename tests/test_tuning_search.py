@@ -13,6 +13,7 @@ from keras_resnet_cifar.tuning.space import SearchSpace
 from data_helpers import random_data
 
 BUDGET = 8_000  # 2 stages, 1-2 blocks, widths 4/8/16: the largest models (~22k) are over it
+TRIAL = {"optim": {"batch_size": 4}}  # the trials' change to the base config (whose batch is 8)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def finished(data, tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("tuner")
     summary = run_search(_config(), _space(), tuner="random", max_trials=3, epochs=1, directory=directory,
-                         project="small", data=data, trial={"optim": {"batch_size": 4}})
+                         project="small", data=data, trial=TRIAL)
     return summary, os.path.join(directory, "small")
 
 
@@ -97,7 +98,7 @@ def test_rerun_of_a_finished_search_runs_nothing_again(finished, data, capsys):
     summary, project_dir = finished
     before = _trials(project_dir)
     again = run_search(_config(), _space(), tuner="random", max_trials=3, epochs=1,
-                       directory=os.path.dirname(project_dir), project="small", data=data)
+                       directory=os.path.dirname(project_dir), project="small", data=data, trial=TRIAL)
     assert _progress(capsys.readouterr().out) == []
     assert again["trials"] == {"COMPLETED": 3} and _trials(project_dir) == before
 
@@ -108,7 +109,7 @@ def test_resume_with_another_space_is_refused_listing_differences(finished, data
     _, project_dir = finished
     with pytest.raises(FileExistsError) as error:
         run_search(_config(), _space(block_orders=("a", "e")), tuner="random", max_trials=3, epochs=2,
-                   directory=os.path.dirname(project_dir), project="small", data=data)
+                   directory=os.path.dirname(project_dir), project="small", data=data, trial=TRIAL)
     message = str(error.value)
     assert "space.block_orders: ['a'] -> ['a', 'e']" in message and "search.epochs: 1 -> 2" in message
     assert "--overwrite" in message
