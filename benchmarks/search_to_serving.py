@@ -15,7 +15,6 @@ succeeded is not run again on a rerun (each command also resumes its own work), 
 if a step fails. --dry-run prints the commands only.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from keras_resnet_cifar.files import write_json  # noqa: E402
+from keras_resnet_cifar.files import read_json, write_json  # noqa: E402
 
 CLI = [sys.executable, "-m", "keras_resnet_cifar"]
 
@@ -68,7 +67,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     plan, images = steps(args.source, args.out, args.minutes, args.seeds, args.server)
     record_file = os.path.join(args.out, "steps.json")
-    record = json.load(open(record_file, encoding="utf-8")) if os.path.exists(record_file) else {}
+    record = read_json(record_file) if os.path.exists(record_file) else {}
     failed = False
     for name, argv_, why in plan:
         if args.dry_run:

@@ -159,3 +159,16 @@ def test_a_time_budget_that_is_not_a_positive_number_is_refused_before_anything_
                                          r"\(--max-minutes\)"):
         run_search(TrainConfig(), _space(), tuner="random", max_minutes=minutes, directory=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["random", "hyperband", "bayesian"])
+def test_a_time_budget_without_max_trials_leaves_every_oracle_uncapped(kind):
+    from keras_resnet_cifar.tuning.search import _make_oracle
+
+    space = _space()
+    oracle = _make_oracle(kind, space, None, 3, 3, 0, max_minutes=60)
+    assert oracle.max_trials is None and oracle.max_minutes == 60
+    if kind == "hyperband":
+        assert oracle.hyperband_iterations == float("inf")
+    if kind == "bayesian":  # 3 random trials per open dimension, no cap to halve
+        assert oracle.num_initial_points == 3 * len(oracle._nonfixed_space())

@@ -133,8 +133,9 @@ def _make_oracle(tuner, space, max_trials, epochs, factor, seed, max_minutes=Non
     if tuner == "hyperband" and max_minutes is not None and max_trials is None:
         kwargs["hyperband_iterations"] = None  # Keras Tuner: as many iterations as the time budget allows
     oracle = ORACLES[tuner](space, seed=seed + 1, max_minutes=max_minutes, **kwargs)  # seed 0 would be "no seed"
-    if tuner == "bayesian":  # 3 random trials per open dimension, but at most half the trials
-        oracle.num_initial_points = max(3, min(3 * len(oracle._nonfixed_space()), max_trials // 2))
+    if tuner == "bayesian":  # 3 random trials per open dimension, but at most half the trials (when capped)
+        initial = 3 * len(oracle._nonfixed_space())
+        oracle.num_initial_points = max(3, initial if max_trials is None else min(initial, max_trials // 2))
     oracle.max_trials = max_trials  # Hyperband too: it stops there even mid-bracket
     oracle.verbose = 0  # Keras Tuner's tables; one line per trial instead
     return oracle
