@@ -172,3 +172,34 @@ def test_a_time_budget_without_max_trials_leaves_every_oracle_uncapped(kind):
         assert oracle.hyperband_iterations == float("inf")
     if kind == "bayesian":  # 3 random trials per open dimension, no cap to halve
         assert oracle.num_initial_points == 3 * len(oracle._nonfixed_space())
+
+
+@pytest.mark.parametrize("kind", ["random", "hyperband", "bayesian"])
+def test_a_search_first_proposes_the_space_default_once_then_draws_and_a_resume_does_not_repeat_it(kind, tmp_path):
+    """The first trial is the base config's network (with --recipe fast: airbench94), so the leaderboard ranks it
+    under the same trials; later trials are drawn, and a resumed search does not propose it again."""
+    kwargs = {"max_epochs": 2} if kind == "hyperband" else {}
+    space = _space()
+    oracle = ORACLES[kind](space, seed=1, **kwargs)
+    oracle._set_project_dir(str(tmp_path), "first")
+    def searched(trial):  # without Hyperband's bookkeeping (tuner/epochs, tuner/round, ...)
+        return {name: value for name, value in trial.hyperparameters.values.items() if not name.startswith("tuner/")}
+
+    first = oracle.create_trial("tuner0")
+    assert searched(first) == space.default and space.is_feasible(searched(first))
+    assert searched(oracle.create_trial("tuner1")) != space.default
+    oracle.save()
+
+    resumed = ORACLES[kind](space, seed=1, **kwargs)
+    resumed._set_project_dir(str(tmp_path), "first")
+    resumed.reload()
+    assert resumed.default_proposed
+    drawn = [resumed._random_values() for _ in range(20)]  # every oracle's new proposals come from here
+    assert space.default not in drawn and all(space.is_feasible(values) for values in drawn)
+
+    # A search that already ran trials before this rule (no flag in its state) does not go back to the default.
+    state = resumed.get_state()
+    del state["default_proposed"]
+    older = ORACLES[kind](space, seed=1, **kwargs)
+    older.set_state(state)
+    assert older.default_proposed

@@ -5,7 +5,8 @@ Keras Tuner's oracles sample blindly; a model found too large in `build` raises
 search (keras-tuner issue #989). These oracles check every proposal with the
 space's analytic counter (microseconds, no model built) before it becomes a
 trial, and draw again when it is over budget (rejection sampling: Keras Tuner's
-distribution restricted to the feasible set). Random proposals go through
+distribution restricted to the feasible set). The first proposal of a search is
+the space's default (the base config's network) when it is feasible. Random proposals go through
 `_random_values` in all three oracles; Hyperband's later rounds reuse completed
 (feasible) trials; the Bayesian oracle picks its guided proposals among feasible
 draws.
@@ -36,6 +37,7 @@ class _Feasible:
         self.trial_end_hook = None  # called with (trial, tuner_id) once a trial has ended
         self.max_minutes = max_minutes  # no trial starts after this many minutes of search; None: no limit
         self.time_stopped = False  # whether the time budget has refused a trial
+        self.default_proposed = False  # whether the first proposal, the space's default, has been made
         self._earlier_seconds, self._started = 0.0, time.monotonic()  # search time before this process, and now
 
     def search_seconds(self):
@@ -63,6 +65,15 @@ class _Feasible:
             self.trial_end_hook(self.trials[trial.trial_id], tuner_id)
 
     def _random_values(self):
+        # A search's first proposal is the space's default, the base config's network (with --recipe fast,
+        # airbench94) when it is within budget: the leaderboard shows where the hand-designed network ranks
+        # under the same trials, and the search starts from a known-good point (Keras Tuner draws it blindly).
+        # The flag is in the oracle's state, so a resumed search does not propose it again.
+        if not self.default_proposed:
+            self.default_proposed = True
+            default = self._default_values()
+            if self.space.is_feasible(default) and not self._duplicate(default):
+                return default
         # Keras Tuner's own `_random_values` draws the same way (prob_to_value of a uniform
         # number per active hyperparameter) but rebuilds a HyperParameters object and seeds a
         # new generator per value: ~1 ms a draw. One generator per draw makes rejection
@@ -87,6 +98,14 @@ class _Feasible:
               "the space is too small to sample: narrow --widths/--blocks or raise --max-params. Stopping.")
         return None
 
+    def _default_values(self):
+        """The active hyperparameters' default values (the hypermodel's: the base config's network)."""
+        values = {}
+        for hp in self.hyperparameters.space:
+            if all(condition.is_active(values) for condition in hp.conditions):
+                values[hp.name] = hp.default
+        return values
+
     def reload(self):
         # Keras Tuner re-queues every trial that oracle.json lists as ongoing. A kill between
         # writing a finished trial's trial.json and oracle.json would re-run a finished trial.
@@ -94,11 +113,13 @@ class _Feasible:
         self._retry_queue = [i for i in self._retry_queue if self.trials[i].status not in ("COMPLETED", "FAILED")]
 
     def get_state(self):
-        return {**super().get_state(), "feasible_rejected": self.rejected, "search_seconds": self.search_seconds()}
+        return {**super().get_state(), "feasible_rejected": self.rejected, "search_seconds": self.search_seconds(),
+                "default_proposed": self.default_proposed}
 
     def set_state(self, state):
         super().set_state(state)
         self.rejected = state.get("feasible_rejected", 0)
+        self.default_proposed = state.get("default_proposed", bool(self._tried_so_far))  # older searches: if any
         self._earlier_seconds, self._started = state.get("search_seconds", 0.0), time.monotonic()
 
 
