@@ -182,6 +182,7 @@ def test_a_search_first_proposes_the_space_default_once_then_draws_and_a_resume_
     space = _space()
     oracle = ORACLES[kind](space, seed=1, **kwargs)
     oracle._set_project_dir(str(tmp_path), "first")
+
     def searched(trial):  # without Hyperband's bookkeeping (tuner/epochs, tuner/round, ...)
         return {name: value for name, value in trial.hyperparameters.values.items() if not name.startswith("tuner/")}
 

@@ -6,7 +6,7 @@ search (keras-tuner issue #989). These oracles check every proposal with the
 space's analytic counter (microseconds, no model built) before it becomes a
 trial, and draw again when it is over budget (rejection sampling: Keras Tuner's
 distribution restricted to the feasible set). The first proposal of a search is
-the space's default (the base config's network) when it is feasible. Random proposals go through
+the space's default (the base config's network if it fits). Random proposals go through
 `_random_values` in all three oracles; Hyperband's later rounds reuse completed
 (feasible) trials; the Bayesian oracle picks its guided proposals among feasible
 draws.
@@ -65,15 +65,13 @@ class _Feasible:
             self.trial_end_hook(self.trials[trial.trial_id], tuner_id)
 
     def _random_values(self):
-        # A search's first proposal is the space's default, the base config's network (with --recipe fast,
-        # airbench94) when it is within budget: the leaderboard shows where the hand-designed network ranks
-        # under the same trials, and the search starts from a known-good point (Keras Tuner draws it blindly).
-        # The flag is in the oracle's state, so a resumed search does not propose it again.
+        # A search's first proposal is the space's default (always within the budget: the base config's
+        # network if it fits, with --recipe fast airbench94, else the smallest): the leaderboard shows where the
+        # hand-designed network ranks under the same trials, and the search starts from a known-good point
+        # (Keras Tuner draws it blindly). The flag is in the oracle's state, so a resume does not propose it again.
         if not self.default_proposed:
             self.default_proposed = True
-            default = self._default_values()
-            if self.space.is_feasible(default) and not self._duplicate(default):
-                return default
+            return dict(self.space.default)
         # Keras Tuner's own `_random_values` draws the same way (prob_to_value of a uniform
         # number per active hyperparameter) but rebuilds a HyperParameters object and seeds a
         # new generator per value: ~1 ms a draw. One generator per draw makes rejection
@@ -97,14 +95,6 @@ class _Feasible:
         print(f"tuner: {self.max_draws:,} draws in a row were over budget or already tried; the feasible share of "
               "the space is too small to sample: narrow --widths/--blocks or raise --max-params. Stopping.")
         return None
-
-    def _default_values(self):
-        """The active hyperparameters' default values (the hypermodel's: the base config's network)."""
-        values = {}
-        for hp in self.hyperparameters.space:
-            if all(condition.is_active(values) for condition in hp.conditions):
-                values[hp.name] = hp.default
-        return values
 
     def reload(self):
         # Keras Tuner re-queues every trial that oracle.json lists as ongoing. A kill between
