@@ -4,7 +4,9 @@
         [--minutes 60] [--seeds 0 1] [--server http://localhost:8501] [--dry-run]
 
 Each step is one `keras-resnet-cifar` command in a fresh process, as the README shows them:
-1. tune --recipe fast --max-minutes M (FLOP-fair, the measured proxy trials), in OUT/tuner/search;
+1. tune --recipe fast --max-minutes M (FLOP-fair, the measured proxy trials, and its finalists: airbench94
+   and the search's 2 best others trained as the winner is, the winner chosen on validation; M minutes in
+   all), in OUT/tuner/search;
 2. train --from-tuner OUT/tuner/search --seed S, for each seed of --seeds (the recipe's full training);
 3. export the first seed's run to OUT/saved_models/winner (TF Serving's layout);
 4. check-export OUT/saved_models/winner;

@@ -41,8 +41,8 @@ def test_a_recipes_search_is_flop_fair_unless_told_otherwise():
     args = build_parser().parse_args(["tune", "--recipe", "fast", "--minutes", "15"])
     settings = resolve_settings(config_from_args(args), recipe=args.recipe, max_macs=args.max_macs)
     assert settings.max_macs == count_network(recipe_config("fast", 15).model).macs == 118_147_360
-    assert settings.notes[-1] == ("tune: --max-macs 118,147,360, the fast recipe's network's MACs per image: a "
-                                  "winner trains in the recipe's time (pass --max-macs to choose another)")
+    assert ("tune: --max-macs 118,147,360, the fast recipe's network's MACs per image: a winner trains in the "
+            "recipe's time (pass --max-macs to choose another)") in settings.notes
     space = space_from_args(args, settings.config, settings.max_macs)
     assert space.max_macs == 118_147_360 and space.is_feasible(space.default)  # the recipe's network fits
     wider = {**space.default, "channels_1": 128}

@@ -4,9 +4,10 @@ from keras_resnet_cifar.config import TrainConfig
 from keras_resnet_cifar.fields import flag_of
 from keras_resnet_cifar.tuning import dimensions
 from keras_resnet_cifar.tuning.distributed import role_environment
-from keras_resnet_cifar.tuning.leaderboard import format_table
+from keras_resnet_cifar.tuning.leaderboard import format_finalists, format_table
 from keras_resnet_cifar.tuning.settings import (DEFAULT_DIRECTORY, DEFAULT_EPOCHS, DEFAULT_FACTOR, DEFAULT_MAX_TRIALS,
-                                                DEFAULT_PROJECT, OTHER_EPOCHS, RECIPE_TRIAL, TUNERS,
+                                                DEFAULT_PROJECT, OTHER_EPOCHS, OTHER_FINALISTS, RECIPE_FINALISTS,
+                                                RECIPE_TRIAL, TUNERS,
                                                 resolve_settings)
 from keras_resnet_cifar.tuning.space import DEFAULT_MAX_PARAMS, DEFAULT_WIDTHS, SearchSpace
 
@@ -29,6 +30,11 @@ def register(subparsers):
     search.add_argument("--max-minutes", type=float, help="start no trial after this many minutes of search, "
                         "counted over resumes (running trials finish); without --max-trials, trials are then not "
                         "capped (hyperband: as many iterations as fit)")
+    search.add_argument("--finalists", type=int, help="train the base network as the winner trains (the base "
+                        "config's epochs, every image but the validation split) before the search and this many "
+                        "of its best others after it; the best on validation wins. With --max-minutes their time "
+                        f"is part of it (default {RECIPE_FINALISTS} with --recipe, else {OTHER_FINALISTS}: the "
+                        "proxy's best wins)")
     search.add_argument("--factor", type=int, default=DEFAULT_FACTOR,
                         help=f"hyperband's reduction factor (default {DEFAULT_FACTOR})")
     search.add_argument("--directory", default=DEFAULT_DIRECTORY, help=f"results folder (default {DEFAULT_DIRECTORY}/)")
@@ -82,7 +88,8 @@ def run(args):
     from keras_resnet_cifar.tuning.search import run_search  # Keras Tuner and Keras: only when a search runs
 
     settings = resolve_settings(config_from_args(args), tuner=args.tuner, epochs=args.epochs,
-                                asked=config_changes(args), recipe=args.recipe, max_macs=args.max_macs)
+                                asked=config_changes(args), recipe=args.recipe, max_macs=args.max_macs,
+                                finalists=args.finalists)
     for note in settings.notes:
         print(note)
     config = settings.config
@@ -92,17 +99,21 @@ def run(args):
         summary = run_search(config, space, tuner=args.tuner, max_trials=args.max_trials, epochs=settings.epochs,
                              train_subset=settings.train_subset, trial=settings.trial, directory=args.directory,
                              project=args.project, overwrite=args.overwrite, factor=args.factor,
-                             max_minutes=args.max_minutes)
+                             max_minutes=args.max_minutes, finalists=settings.finalists)
     if summary["role"] == "worker":
         print(f"tune: worker done, {summary['trials']['run_here']} trials run here")
         return 0
     counts = ", ".join(f"{n} {status.lower()}" for status, n in sorted(summary["trials"].items()))
     print(f"\n{summary['project_dir']}: {counts}; {summary['rejected']:,} over-budget proposals drawn again "
           f"(no trial spent on them); {summary['search_minutes']} minutes of search"
-          + (f", stopped by --max-minutes {args.max_minutes:g}" if summary["time_stopped"] else ""))
+          + (f", stopped by --max-minutes {args.max_minutes:g}" if summary["time_stopped"] else "")
+          + (f" ({summary['reserved_minutes']:g} of them kept for the finalists)" if summary["reserved_minutes"]
+             else ""))
     if summary["rows"]:
         print(format_table(summary["rows"]))
         print(f"wrote leaderboard.csv, leaderboard.json, best.json, pareto.png in {summary['project_dir']}")
+        if summary["finalists"]:
+            print(format_finalists(summary["finalists"]))
         images = "the training images but the validation split" if config.data.val_fraction else "every image"
         print(f"train the winner: keras-resnet-cifar train --from-tuner {summary['project_dir']} (the base config's "
               f"full training: {config.optim.epochs} epochs on {images}; --epochs to change)")

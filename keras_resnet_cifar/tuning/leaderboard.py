@@ -5,7 +5,8 @@ Files in tuner/<project>/ besides Keras Tuner's own:
     leaderboard.csv / .json   completed trials, best validation accuracy first (diverged ones left out;
                               their trial.json has the metric "diverged": 1.0 and the reason as message)
     best.json                 the winner: hyperparameters, architecture, and the full TrainConfig
-                              that `keras-resnet-cifar train --from-tuner` trains
+                              that `keras-resnet-cifar train --from-tuner` trains (after finalists.py's
+                              stage, the finalist with the best validation accuracy at full training)
     pareto.png                validation accuracy against trainable parameters and against MACs, Pareto fronts marked
     space.json                the search space and settings (a resume with other ones is refused)
 """
@@ -85,6 +86,20 @@ def format_table(rows, top=10):
     return "\n".join(lines)
 
 
+def format_finalists(summary):
+    """The finalists' table (`finalists.run_finalists`' summary) as aligned text, the winner marked."""
+    lines = [f"finalists, trained as the winner trains ({summary['minutes']:g} minutes), chosen on validation (*):",
+             f" {'finalist':<11} {'trial':>5} {'rank':>4}  {'channels':<14} {'params':>10} {'MMACs':>8} {'proxy':>7} "
+             f"{'full val':>8}"]
+    for r in summary["finalists"]:
+        full = f"{r['full_val_accuracy']:>8.4f}" if "full_val_accuracy" in r else f"{'diverged':>8}"
+        proxy = "-" if r.get("val_accuracy") is None else f"{r['val_accuracy']:.4f}"
+        lines.append(f"{'*' if r['run'] == summary['chosen'] else ' '}{r['run']:<11} {r.get('trial') or '-':>5} "
+                     f"{r.get('rank') or '-':>4}  {'-'.join(map(str, r['channels'])):<14} {r['trainable_params']:>10,} "
+                     f"{r['macs'] / 1e6:>8.1f} {proxy:>7} {full}")
+    return "\n".join(lines)
+
+
 def write_results(project_dir, records, space, base_config, search, *, plot=True):
     """Write leaderboard.csv/.json and best.json (and pareto.png) into `project_dir`.
 
@@ -109,16 +124,19 @@ def write_results(project_dir, records, space, base_config, search, *, plot=True
                 "max_params": space.max_params, "max_macs": space.max_macs})
     write_text(os.path.join(project_dir, "leaderboard.csv"), _csv(rows))
     if rows:
-        best = rows[0]
-        config = space.train_config(best["hyperparameters"], base_config)
-        write_json(os.path.join(project_dir, "best.json"), {
-            "trial": best["trial"], "val_accuracy": best["val_accuracy"],
-            "trainable_params": best["trainable_params"], "macs": best["macs"], "epochs": best["epochs"],
-            "hyperparameters": best["hyperparameters"], "architecture": space.architecture(best["hyperparameters"]),
-            "config": config.to_dict(), "search": search})
+        write_json(os.path.join(project_dir, "best.json"), best_entry(rows[0], space, base_config, search))
     if plot and rows:
         _plot(os.path.join(project_dir, "pareto.png"), rows, fronts, space)
     return rows
+
+
+def best_entry(row, space, base_config, search):
+    """best.json's contents for the leaderboard row `row`: the trial, its counts, hyperparameters,
+    architecture, and the full TrainConfig (`base_config` with its network) that `train --from-tuner` trains."""
+    config = space.train_config(row["hyperparameters"], base_config)
+    return {"trial": row["trial"], "val_accuracy": row["val_accuracy"], "trainable_params": row["trainable_params"],
+            "macs": row["macs"], "epochs": row["epochs"], "hyperparameters": row["hyperparameters"],
+            "architecture": space.architecture(row["hyperparameters"]), "config": config.to_dict(), "search": search}
 
 
 def status_counts(records):

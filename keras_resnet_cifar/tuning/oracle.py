@@ -37,6 +37,7 @@ class _Feasible:
         self.trial_end_hook = None  # called with (trial, tuner_id) once a trial has ended
         self.max_minutes = max_minutes  # no trial starts after this many minutes of search; None: no limit
         self.time_stopped = False  # whether the time budget has refused a trial
+        self.reserve_seconds = 0.0  # of max_minutes, kept for what follows the search (its finalists)
         self.default_proposed = False  # whether the first proposal, the space's default, has been made
         self._earlier_seconds, self._started = 0.0, time.monotonic()  # search time before this process, and now
 
@@ -46,10 +47,10 @@ class _Feasible:
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
-        # The time budget: once spent, every tuner asking for a trial is told to stop (Keras Tuner's STOPPED,
+        # The time budget (less the finalists' reserve): once spent, every tuner asking for a trial is told to stop (Keras Tuner's STOPPED,
         # as for max_trials), including a trial waiting to be retried; the trials running finish.
         if (self.max_minutes is not None and tuner_id not in self.ongoing_trials
-                and self.search_seconds() >= 60 * self.max_minutes):
+                and self.search_seconds() >= 60 * self.max_minutes - self.reserve_seconds):
             self.time_stopped = True
             self.tuner_ids.discard(tuner_id)
             hyperparameters = self.hyperparameters.copy()

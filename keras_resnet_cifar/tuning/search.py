@@ -23,11 +23,12 @@ from keras_resnet_cifar.training.callbacks import StopTrialOnSignal
 from keras_resnet_cifar.training.data_checks import check_data
 from keras_resnet_cifar.training.divergence import TrainingDiverged
 from keras_resnet_cifar.tuning import compat, dimensions, leaderboard
+from keras_resnet_cifar.tuning import finalists as finalist_stage
 from keras_resnet_cifar.tuning.distributed import role, serve_oracle
 from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
 from keras_resnet_cifar.tuning.oracle import ORACLES
 from keras_resnet_cifar.tuning.settings import (DEFAULT_DIRECTORY, DEFAULT_FACTOR, DEFAULT_MAX_TRIALS, DEFAULT_PROJECT,
-                                                OTHER_EPOCHS, TUNERS)
+                                                OTHER_EPOCHS, TUNERS, check_finalists)
 from keras_resnet_cifar.errors import UserError, UserFileExistsError
 
 DIVERGED = leaderboard.DIVERGED  # metric set to 1.0 on a trial whose loss became NaN/inf
@@ -36,7 +37,7 @@ WORST_VAL_ACCURACY = 0.0  # the objective such a trial reports
 
 def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHER_EPOCHS, train_subset=None,
                directory=DEFAULT_DIRECTORY, project=DEFAULT_PROJECT, overwrite=False, data=None, factor=DEFAULT_FACTOR,
-               trial=None, max_minutes=None):
+               trial=None, max_minutes=None, finalists=0, finalist_data=None):
     """Search `space` under its budget; returns a summary dict and writes the leaderboard.
 
     Args:
@@ -54,10 +55,16 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
             batch or validation split, `SearchSettings.trial`); the winner's full training keeps `config`.
         max_minutes: no trial starts after this many minutes of search, counted over resumes (the running
             trials finish); then trials are not capped unless max_trials is given. Default None: no limit.
+            With finalists (not on a chief), their time is part of it (`finalists.reserve_seconds`).
+        finalists: train the space's default network as the winner trains before the search and this many of
+            its best others after it; the best on validation wins (`finalists.Finalists`; on a chief, all
+            after the search). Default 0: the proxy's best wins.
+        finalist_data: a CifarData for the finalists; default `load_data` of their data config.
 
     Returns:
         dict: project_dir, role, trials (count by status), rejected (proposals over budget that
-        were drawn again), rows (leaderboard), best (first row or None).
+        were drawn again), rows (leaderboard), best (its first row or None), finalists (finalists.json's
+        contents: the winner chosen among them, or None), reserved_minutes (of max_minutes, the finalists').
 
     Example:
         >>> summary = run_search(TrainConfig(), SearchSpace.create(), tuner="random", max_trials=5, epochs=2)
@@ -70,6 +77,7 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
     if max_minutes is not None and (isinstance(max_minutes, bool) or not isinstance(max_minutes, (int, float))
                                     or not max_minutes > 0):
         raise UserError(f"max_minutes: received {max_minutes!r}; accepted: a number of minutes > 0 (--max-minutes)")
+    finalists = check_finalists(finalists)
     who = role()
     if max_trials is None and tuner != "hyperband" and max_minutes is None:
         max_trials = DEFAULT_MAX_TRIALS
@@ -106,6 +114,12 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
         if who != "worker":
             os.makedirs(project_dir, exist_ok=True)
             write_json(os.path.join(project_dir, "space.json"), described)
+            final = finalist_stage.Finalists(project_dir, space, config, trial_config, data=finalist_data) if (
+                finalists) else None
+            if final is not None and who != "chief":  # a chief's workers would wait: it trains them all after
+                default_seconds = final.train_default()["seconds"]  # on the search's clock
+                if max_minutes:
+                    oracle.reserve_seconds = finalist_stage.reserve_seconds(default_seconds, finalists, space)
             write = _report_each_trial(oracle, project_dir, space, config, search)
             done = sum(t.status == "COMPLETED" for t in oracle.trials.values())
             if done:
@@ -124,7 +138,9 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
             return summary
         rows = write(plot=True)
         summary["trials"] = leaderboard.status_counts(leaderboard.trial_records(oracle.trials.values()))
-        summary.update(rows=rows, best=rows[0] if rows else None)
+        summary["reserved_minutes"] = round(oracle.reserve_seconds / 60, 1)
+        chosen = final.run(rows, finalists) if final is not None and rows else None
+        summary.update(rows=rows, best=rows[0] if rows else None, finalists=chosen)
         return summary
 
 

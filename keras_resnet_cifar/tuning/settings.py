@@ -22,13 +22,18 @@ SEARCH_VAL_FRACTION = 0.1  # a base config that trains on every image (val_fract
 # "Proxies that rank"): epochs (Hyperband's most), training images, validation images, batch size. A flag
 # given explicitly wins over each.
 RECIPE_TRIAL = {"epochs": 4, "train_subset": 10_000, "val_subset": 2_000, "batch_size": 512}
+# Finalists (finalists.py): the base network trained as the winner is, before the search, and this many of the
+# search's best others after it; the best on validation wins. A search of a recipe has 2, as its proxy cannot
+# separate networks half a point apart; another search's full training (the study's 50 epochs) is too long.
+RECIPE_FINALISTS, OTHER_FINALISTS = 2, 0
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchSettings:
     """What a search runs with: the base config (full training), epochs per trial, the MACs budget per image
-    (None: no limit), notes to show, training images per trial (None: all) and the trials' other changes
-    to the base config (nested, as `TrainConfig.replace` takes them; the winner trains with the base)."""
+    (None: no limit), notes to show, training images per trial (None: all), the trials' other changes
+    to the base config (nested, as `TrainConfig.replace` takes them; the winner trains with the base) and
+    the networks trained fully after the search, the winner chosen among them (`finalists.run_finalists`)."""
 
     config: TrainConfig
     epochs: int
@@ -36,9 +41,11 @@ class SearchSettings:
     max_macs: float | None = None
     train_subset: int | None = None
     trial: dict = dataclasses.field(default_factory=dict)
+    finalists: int = OTHER_FINALISTS
 
 
-def resolve_settings(config, *, tuner="hyperband", epochs=None, asked=None, recipe=None, max_macs=None):
+def resolve_settings(config, *, tuner="hyperband", epochs=None, asked=None, recipe=None, max_macs=None,
+                     finalists=None):
     """The settings of a search asked for as `config`, `tuner`, `epochs` and the config flags `asked`.
 
     Trials are ranked on validation accuracy, so they need a validation split: an explicit `val_fraction`
@@ -55,6 +62,8 @@ def resolve_settings(config, *, tuner="hyperband", epochs=None, asked=None, reci
             MACs budget is the recipe's network's, so a winner trains in the recipe's time (said in a note);
             and its trials are RECIPE_TRIAL's proxy, except where a flag says otherwise (said in a note).
         max_macs: the MACs budget asked for explicitly (--max-macs), or None.
+        finalists: networks to train fully after the search (--finalists), or None: RECIPE_FINALISTS for a
+            recipe's search (said in a note), else OTHER_FINALISTS.
 
     Returns:
         SearchSettings.
@@ -93,4 +102,20 @@ def resolve_settings(config, *, tuner="hyperband", epochs=None, asked=None, reci
         max_macs = count_network(config.model).macs
         notes.append(f"tune: --max-macs {max_macs:,}, the {recipe} recipe's network's MACs per image: a winner "
                      "trains in the recipe's time (pass --max-macs to choose another)")
-    return SearchSettings(config, epochs, tuple(notes), max_macs, train_subset, trial)
+    if finalists is None:
+        finalists = RECIPE_FINALISTS if recipe is not None else OTHER_FINALISTS
+        if finalists:
+            notes.append(f"tune: finalists: the base network trains as the winner will ({config.optim.epochs} "
+                         f"epochs, every image but the validation split) before the search, its {finalists} best "
+                         "other networks after it, and the best on validation wins; with --max-minutes, the "
+                         "finalists' time is part of it (--finalists 0: the proxy's best wins)")
+    return SearchSettings(config, epochs, tuple(notes), max_macs, train_subset, trial, check_finalists(
+        finalists))
+
+
+def check_finalists(finalists):
+    """`finalists` if it is a number of finalists (an integer >= 0), else a UserError."""
+    if isinstance(finalists, bool) or not isinstance(finalists, int) or finalists < 0:
+        raise UserError(f"finalists: received {finalists!r}; accepted: an integer >= 0, the networks trained fully "
+                        "after the search (0: the proxy's best wins; --finalists)")
+    return finalists
