@@ -1,6 +1,8 @@
 """The search's last stage: finalists trained as the winner trains, the winner chosen on their validation accuracy."""
+import contextlib
 import json
 import os
+import signal
 
 import pytest
 
@@ -155,7 +157,7 @@ def test_a_finalist_count_that_is_not_a_whole_number_is_refused(count):
         check_finalists(count)
 
 
-def test_a_search_with_finalists_trains_them_chooses_on_validation_and_a_rerun_trains_nothing(tmp_path):
+def test_a_search_with_finalists_trains_them_chooses_on_validation_and_a_rerun_trains_nothing(tmp_path, monkeypatch):
     """End to end, in this process: the default trained before 3 random trials, 1 finalist after (1 epoch
     each, the search's data split); best.json is the chosen one; the same search again reuses their runs."""
     from keras_resnet_cifar.tuning.search import run_search
@@ -181,6 +183,21 @@ def test_a_search_with_finalists_trains_them_chooses_on_validation_and_a_rerun_t
     again = run_search(base, space, **kwargs)
     assert again["finalists"]["chosen"] == result["chosen"]
     assert {run: os.path.getmtime(project / finalists.FOLDER / run / "metrics.json") for run in runs} == stamps
+
+    from keras_resnet_cifar.errors import Interrupted
+    from keras_resnet_cifar.signals import StopRequest
+    from keras_resnet_cifar.tuning import search as search_module
+
+    @contextlib.contextmanager
+    def signalled():  # SIGTERM arrived after the last trial: no more finalist is trained
+        request = StopRequest()
+        request.signum = signal.SIGTERM
+        yield request
+
+    monkeypatch.setattr(search_module, "stop_requests", signalled)
+    with pytest.raises(Interrupted, match="after the search; rerun the same search to train its finalists"):
+        run_search(base, space, **{**kwargs, "finalists": 2})
+    assert sorted(os.listdir(project / finalists.FOLDER)) == runs
 
 
 def test_the_finalists_reserve_ends_the_search_that_much_earlier(tmp_path, monkeypatch):

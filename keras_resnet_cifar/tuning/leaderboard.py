@@ -87,7 +87,7 @@ def format_table(rows, top=10):
 
 
 def format_finalists(summary):
-    """The finalists' table (`finalists.run_finalists`' summary) as aligned text, the winner marked."""
+    """The finalists' table (`finalists.Finalists.run`'s summary) as aligned text, the winner marked."""
     lines = [f"finalists, trained as the winner trains ({summary['minutes']:g} minutes), chosen on validation (*):",
              f" {'finalist':<11} {'trial':>5} {'rank':>4}  {'channels':<14} {'params':>10} {'MMACs':>8} {'proxy':>7} "
              f"{'full val':>8}"]

@@ -29,7 +29,7 @@ from keras_resnet_cifar.tuning.hypermodel import ResNetHyperModel
 from keras_resnet_cifar.tuning.oracle import ORACLES
 from keras_resnet_cifar.tuning.settings import (DEFAULT_DIRECTORY, DEFAULT_FACTOR, DEFAULT_MAX_TRIALS, DEFAULT_PROJECT,
                                                 OTHER_EPOCHS, TUNERS, check_finalists)
-from keras_resnet_cifar.errors import UserError, UserFileExistsError
+from keras_resnet_cifar.errors import Interrupted, UserError, UserFileExistsError
 
 DIVERGED = leaderboard.DIVERGED  # metric set to 1.0 on a trial whose loss became NaN/inf
 WORST_VAL_ACCURACY = 0.0  # the objective such a trial reports
@@ -139,6 +139,9 @@ def run_search(config, space, *, tuner="hyperband", max_trials=None, epochs=OTHE
         rows = write(plot=True)
         summary["trials"] = leaderboard.status_counts(leaderboard.trial_records(oracle.trials.values()))
         summary["reserved_minutes"] = round(oracle.reserve_seconds / 60, 1)
+        if stop and final is not None:  # a signal after the last trial's last batch: stop before the finalists
+            raise Interrupted(f"stopped by {stop.name} after the search; rerun the same search to train its "
+                              "finalists (its trials are kept)", stop.signum)
         chosen = final.run(rows, finalists) if final is not None and rows else None
         summary.update(rows=rows, best=rows[0] if rows else None, finalists=chosen)
         return summary

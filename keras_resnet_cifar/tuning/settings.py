@@ -33,7 +33,8 @@ class SearchSettings:
     """What a search runs with: the base config (full training), epochs per trial, the MACs budget per image
     (None: no limit), notes to show, training images per trial (None: all), the trials' other changes
     to the base config (nested, as `TrainConfig.replace` takes them; the winner trains with the base) and
-    the networks trained fully after the search, the winner chosen among them (`finalists.run_finalists`)."""
+    the finalists: how many of the search's best networks train fully beside the base one, the winner
+    chosen among them (`finalists.Finalists`)."""
 
     config: TrainConfig
     epochs: int
