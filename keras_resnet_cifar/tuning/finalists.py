@@ -107,9 +107,9 @@ class Finalists:
             results.append({**result, **_proxy(row)})
         trained = [r for r in results if "full_val_accuracy" in r]
         if not trained:
-            raise TrainingDiverged(f"{self.project_dir}: every finalist diverged ({', '.join(r['run'] for r in results)}); "
-                                   "no winner was chosen. Fix: a lower --lr, or --finalists 0 to keep the proxy's best",
-                                   epoch=None)
+            runs = ", ".join(r["run"] for r in results)
+            raise TrainingDiverged(f"{self.project_dir}: every finalist diverged ({runs}); no winner was chosen. "
+                                   "Fix: a lower --lr, or --finalists 0 to keep the proxy's best", epoch=None)
         best = max(trained, key=lambda r: (r["full_val_accuracy"], -r["trainable_params"], r["run"] == DEFAULT))
         summary = {"finalists": results, "chosen": best["run"],
                    "minutes": round(sum(r.get("seconds", 0) for r in results) / 60, 1)}

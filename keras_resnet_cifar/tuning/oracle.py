@@ -47,8 +47,9 @@ class _Feasible:
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id):
-        # The time budget (less the finalists' reserve): once spent, every tuner asking for a trial is told to stop (Keras Tuner's STOPPED,
-        # as for max_trials), including a trial waiting to be retried; the trials running finish.
+        # The time budget (less the finalists' reserve): once spent, every tuner asking for a trial is told to
+        # stop (Keras Tuner's STOPPED, as for max_trials), including a trial waiting to be retried; the trials
+        # running finish.
         if (self.max_minutes is not None and tuner_id not in self.ongoing_trials
                 and self.search_seconds() >= 60 * self.max_minutes - self.reserve_seconds):
             self.time_stopped = True
