@@ -110,8 +110,7 @@ def resolve_settings(config, *, tuner="hyperband", epochs=None, asked=None, reci
                          f"epochs, every image but the validation split) before the search, its {finalists} best "
                          "other networks after it, and the best on validation wins; with --max-minutes, the "
                          "finalists' time is part of it (--finalists 0: the proxy's best wins)")
-    return SearchSettings(config, epochs, tuple(notes), max_macs, train_subset, trial, check_finalists(
-        finalists))
+    return SearchSettings(config, epochs, tuple(notes), max_macs, train_subset, trial, finalists)
 
 
 def check_finalists(finalists):
