@@ -204,3 +204,41 @@ def test_a_search_first_proposes_the_space_default_once_then_draws_and_a_resume_
     older = ORACLES[kind](space, seed=1, **kwargs)
     older.set_state(state)
     assert older.default_proposed
+
+
+@pytest.mark.parametrize("kind", ["random", "hyperband", "bayesian"])
+def test_keras_tuner_state_files_are_written_whole_then_renamed_into_place(kind, tmp_path, monkeypatch):
+    """oracle.json, each trial.json and the tuner's <id>.json: Keras Tuner writes them in place, so a worker
+    starting beside its chief once read a half-written oracle.json and refused the search as corrupt (CI, the
+    distributed test's rerun); a kill -9 mid-write would do the same to a resume. Each must be renamed into place."""
+    import glob
+    import os
+
+    from keras_resnet_cifar.tuning.search import _ResNetTuner
+
+    placed, replace = [], os.replace
+
+    def spy(source, target):
+        placed.append(os.path.relpath(target, tmp_path / "p"))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", spy)
+    monkeypatch.delenv("KERASTUNER_TUNER_ID", raising=False)
+    space = _space()
+    oracle = ORACLES[kind](space, seed=1, **({"max_epochs": 2} if kind == "hyperband" else {}))
+    tuner = _ResNetTuner(oracle=oracle, hypermodel=ResNetHyperModel(space, TrainConfig(verbose=0), data=None),
+                         directory=str(tmp_path), project_name="p")
+    trial = oracle.create_trial("tuner0")
+    oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+    tuner.save()
+    written = {os.path.relpath(path, tmp_path / "p") for path in glob.glob(str(tmp_path / "p" / "**" / "*.json"),
+                                                                            recursive=True)}
+    assert written == {"oracle.json", os.path.join(f"trial_{trial.trial_id}", "trial.json"), "tuner0.json"}
+    assert written <= set(placed), f"written in place: {sorted(written - set(placed))}"
+    assert not glob.glob(str(tmp_path / "p" / "**" / ".*"), recursive=True)  # no temp file left
+    resumed = ORACLES[kind](space, seed=1, **({"max_epochs": 2} if kind == "hyperband" else {}))
+    resumed._set_project_dir(str(tmp_path), "p")
+    resumed.reload()  # Keras Tuner reads what was written
+    assert resumed.trials[trial.trial_id].status == "COMPLETED"

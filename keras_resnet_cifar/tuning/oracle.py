@@ -11,6 +11,7 @@ the space's default (the base config's network if it fits). Random proposals go 
 (feasible) trials; the Bayesian oracle picks its guided proposals among feasible
 draws.
 """
+import os
 import random
 import time
 import warnings
@@ -18,6 +19,7 @@ import warnings
 import keras_tuner
 import numpy as np
 
+from keras_resnet_cifar.tuning import compat
 from keras_resnet_cifar.tuning.hypermodel import space_hyperparameters
 from keras_resnet_cifar.tuning.space import SearchSpace
 from keras_resnet_cifar.errors import UserTypeError
@@ -98,6 +100,9 @@ class _Feasible:
               "the space is too small to sample: narrow --widths/--blocks or raise --max-params. Stopping.")
         return None
 
+    def _save_trial(self, trial):
+        compat.save_state(os.path.join(self._get_trial_dir(trial.trial_id), "trial.json"), trial)  # atomically
+
     def reload(self):
         # Keras Tuner re-queues every trial that oracle.json lists as ongoing. A kill between
         # writing a finished trial's trial.json and oracle.json would re-run a finished trial.
@@ -121,7 +126,7 @@ def _oracle_kwargs(space, kwargs):
     return kwargs
 
 
-class FeasibleRandomSearchOracle(_Feasible, keras_tuner.oracles.RandomSearchOracle):
+class FeasibleRandomSearchOracle(_Feasible, keras_tuner.oracles.RandomSearchOracle, compat.AtomicState):
     """Random search over the feasible set.
 
     Args:
@@ -141,7 +146,7 @@ class FeasibleRandomSearchOracle(_Feasible, keras_tuner.oracles.RandomSearchOrac
         self._setup_feasible(space, max_draws, max_minutes)
 
 
-class FeasibleHyperbandOracle(_Feasible, keras_tuner.oracles.HyperbandOracle):
+class FeasibleHyperbandOracle(_Feasible, keras_tuner.oracles.HyperbandOracle, compat.AtomicState):
     """Hyperband (multi-fidelity over epochs) whose new configurations are all feasible.
 
     Args:
@@ -156,7 +161,7 @@ class FeasibleHyperbandOracle(_Feasible, keras_tuner.oracles.HyperbandOracle):
         self._setup_feasible(space, max_draws, max_minutes)
 
 
-class FeasibleBayesianOracle(_Feasible, keras_tuner.oracles.BayesianOptimizationOracle):
+class FeasibleBayesianOracle(_Feasible, keras_tuner.oracles.BayesianOptimizationOracle, compat.AtomicState):
     """Gaussian-process Bayesian optimization over the feasible set only.
 
     Keras Tuner minimizes the acquisition (lower confidence bound) with L-BFGS-B from 50

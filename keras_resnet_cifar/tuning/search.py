@@ -174,7 +174,7 @@ def _report_each_trial(oracle, project_dir, space, config, search):
     return write
 
 
-class _ResNetTuner(keras_tuner.Tuner):
+class _ResNetTuner(keras_tuner.Tuner, compat.AtomicState):
     """A Keras Tuner `Tuner` for any of the feasible oracles, with Hyperband's epoch handling."""
 
     trials_run = 0
